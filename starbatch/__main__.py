@@ -1,0 +1,3 @@
+from starbatch.cli import app
+
+app(prog_name="starbatch")

@@ -1,0 +1,5 @@
+"""The one error type users see: a one-line message in their words, no traceback."""
+
+
+class StarbatchError(Exception):
+    """A problem the user can fix (bad input, wrong model, unknown label); printed as one line."""

@@ -1,0 +1,154 @@
+"""Reading and writing photos: EXIF orientation, colour modes, bit depths, formats, bomb guard.
+
+A Photo holds the pixels as RGB (uint8, or uint16 for 16-bit sources) plus what is needed to
+write the result back in the input's own mode and format.
+"""
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from starbatch.errors import StarbatchError
+
+# Our own size check (below) replaces Pillow's warning, so the limit is the user's to set.
+Image.MAX_IMAGE_PIXELS = None
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default bomb limit
+
+FORMAT_BY_SUFFIX = {
+    ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP",
+    ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+}  # fmt: skip
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+ORIENTATION_TAG = 0x0112
+
+
+@dataclass
+class Photo:
+    rgb: np.ndarray  # (H, W, 3) uint8 or uint16, upright
+    mode: str  # the source's Pillow mode, restored on save
+    format: str  # Pillow format name, kept on save
+    alpha: np.ndarray | None = None  # (H, W), same dtype as rgb, untouched by edits
+    save_options: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+    @property
+    def max_value(self) -> int:
+        return 65535 if self.rgb.dtype == np.uint16 else 255
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in FORMAT_BY_SUFFIX
+
+
+def read_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
+    """Decode `path` upright; raise StarbatchError naming the cause for anything unreadable."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if max_pixels and width * height > max_pixels:
+                raise StarbatchError(
+                    f"{width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+                    f"{max_pixels / 1e6:.0f} MP limit (decompression bomb guard; see --max-pixels)"
+                )
+            image.load()
+            return _to_photo(image)
+    except StarbatchError:
+        raise
+    except UnidentifiedImageError:
+        raise StarbatchError("not an image Pillow can read (damaged or wrong format)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise StarbatchError(f"damaged image: {error}") from None
+
+
+def _to_photo(image: Image.Image) -> Photo:
+    source_format = image.format or "PNG"
+    options = _save_options(image)
+    mode = image.mode
+    upright = ImageOps.exif_transpose(image)
+    alpha = None
+    if mode in SIXTEEN_BIT_MODES or mode == "F":
+        gray = np.asarray(upright, dtype=np.float64)
+        gray = np.clip(gray, 0, 65535).astype(np.uint16) if mode != "F" else _float_to_16(gray)
+        return Photo(np.repeat(gray[:, :, None], 3, axis=2), mode, source_format, None, options)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        rgba = upright.convert("RGBA")
+        alpha = np.asarray(rgba)[:, :, 3].copy()
+        rgb = np.asarray(rgba.convert("RGB"))
+    else:
+        rgb = np.asarray(upright.convert("RGB"))
+    return Photo(rgb.copy(), mode, source_format, alpha, options)
+
+
+def _float_to_16(gray: np.ndarray) -> np.ndarray:
+    return (np.clip(gray, 0.0, 1.0) * 65535 + 0.5).astype(np.uint16)
+
+
+def _save_options(image: Image.Image) -> dict:
+    """What to keep when writing the result: colour profile, resolution, EXIF, compression."""
+    options = {}
+    for key in ("icc_profile", "dpi"):
+        if image.info.get(key):
+            options[key] = image.info[key]
+    exif = image.getexif()
+    if exif:
+        exif[ORIENTATION_TAG] = 1  # pixels are written upright
+        options["exif"] = exif.tobytes()
+    if image.format == "JPEG":
+        options["quality"] = 95
+        try:
+            from PIL import JpegImagePlugin
+
+            sampling = JpegImagePlugin.get_sampling(image)
+            if sampling >= 0:
+                options["subsampling"] = sampling
+        except (AttributeError, ImportError):  # pragma: no cover - old Pillow
+            pass
+    elif image.format == "WEBP":
+        options.update(quality=95, method=4)
+    elif image.format == "TIFF":
+        options["compression"] = image.info.get("compression", "raw")
+    return options
+
+
+def photo_to_image(photo: Photo) -> Image.Image:
+    """The edited pixels back in the source's mode (alpha re-attached, gray kept gray)."""
+    if photo.rgb.dtype == np.uint16:
+        luma = photo.rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+        gray = np.clip(luma + 0.5, 0, 65535)
+        if photo.mode == "F":
+            return Image.fromarray((gray / 65535).astype(np.float32), "F")
+        image = Image.fromarray(gray.astype(np.int32), "I")
+        return image if photo.mode == "I" else image.convert(photo.mode)
+    image = Image.fromarray(photo.rgb, "RGB")
+    if photo.alpha is not None:
+        image.putalpha(Image.fromarray(photo.alpha, "L"))
+        if photo.mode in ("LA", "RGBA"):
+            return image.convert(photo.mode)
+        return image  # palette with transparency: keep full colour rather than re-quantise
+    if photo.mode in ("L", "1", "CMYK", "RGB", "YCbCr", "LAB", "HSV"):
+        return image.convert(photo.mode)
+    return image
+
+
+def encode_photo(photo: Photo, image_format: str | None = None) -> bytes:
+    """Encode in `image_format` (default: the source's) with the source's save options."""
+    image = photo_to_image(photo)
+    image_format = image_format or photo.format
+    options = dict(photo.save_options)
+    if image_format == "JPEG" and image.mode not in ("RGB", "L", "CMYK"):
+        image = image.convert("RGB")
+    if image_format == "BMP":
+        options = {k: v for k, v in options.items() if k == "dpi"}
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, format=image_format, **options)
+    except (OSError, ValueError, TypeError):
+        buffer = io.BytesIO()  # an option the encoder refuses (odd EXIF): keep the pixels
+        image.save(buffer, format=image_format)
+    return buffer.getvalue()
