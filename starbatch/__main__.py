@@ -1,3 +1,3 @@
-from starbatch.cli import app
+from starbatch.cli import main
 
-app(prog_name="starbatch")
+main()

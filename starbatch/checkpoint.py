@@ -20,9 +20,9 @@ from starbatch.labels import LabelSpace, label_space_for
 from starbatch.model import (
     Discriminator,
     Generator,
-    add_missing_batch_counters,
     discriminator_config,
     generator_config,
+    load_weights,
 )
 
 FORMAT_VERSION = 1
@@ -143,7 +143,7 @@ def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.
 def _load_strict(path: Path, module: torch.nn.Module, state: dict, what: str) -> None:
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
-        module.load_state_dict(add_missing_batch_counters(state, module), strict=True)
+        load_weights(module, state)
     except RuntimeError as error:
         first = str(error).split("\n")[1:2] or [str(error)]
         raise StarbatchError(f"{path}: {what} weights do not fit the configuration: "

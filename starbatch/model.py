@@ -90,13 +90,24 @@ def use_instance_statistics(module: nn.Module) -> nn.Module:
     return module
 
 
-def add_missing_batch_counters(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict:
-    """Legacy official files lack InstanceNorm's `num_batches_tracked`; fill them so loads stay strict."""
+def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+    """Load an official or starbatch state_dict strictly, then use per-image statistics.
+
+    Legacy official files lack InstanceNorm's `num_batches_tracked`: filled with zeros. Running
+    stats must be tracked while loading: without state_dict version metadata (safetensors),
+    InstanceNorm drops them from the dict when tracking is off, and a strict load then fails.
+    """
     filled = dict(state_dict)
     for name, buffer in model.state_dict().items():
         if name.endswith("num_batches_tracked") and name not in filled:
             filled[name] = torch.zeros_like(buffer)
-    return filled
+    for layer in model.modules():
+        if isinstance(layer, nn.InstanceNorm2d):
+            layer.track_running_stats = True
+    try:
+        model.load_state_dict(filled, strict=True)
+    finally:
+        use_instance_statistics(model)
 
 
 def generator_config(state_dict: dict[str, torch.Tensor]) -> dict[str, int]:

@@ -1,0 +1,64 @@
+"""Which files to edit and where each result goes: the output tree mirrors the input tree."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from starbatch.images import is_image_path
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    output: Path
+
+
+@dataclass
+class JobPlan:
+    jobs: list[Job]
+    skipped: list[Job]  # output already there (written atomically, so complete)
+    problems: list[tuple[Path, str]]  # inputs refused before any decoding
+
+
+def plan_jobs(inputs: list[Path], out_dir: Path, overwrite: bool, crop_only: bool) -> JobPlan:
+    """Find image files under `inputs` (recursively) and map each to its place under `out_dir`.
+
+    A folder's files keep their path relative to it; a file given by name lands at the top.
+    Files inside `out_dir` are never taken as inputs, so `-o photos/edited` reruns cleanly.
+    """
+    out_dir = out_dir.resolve()
+    plan = JobPlan([], [], [])
+    claimed: dict[Path, Path] = {}
+    for given in inputs:
+        for source, relative in _find(Path(given), out_dir, plan.problems):
+            output = out_dir / relative
+            if crop_only:
+                output = output.with_suffix(".png")  # model-size crops are kept lossless
+            if output.resolve() == source.resolve():
+                plan.problems.append((source, "output would overwrite the input; choose another -o"))
+            elif output in claimed:
+                plan.problems.append((source, f"same output path as {claimed[output]}"))
+            else:
+                claimed[output] = source
+                job = Job(source, output)
+                (plan.jobs if overwrite or not output.exists() else plan.skipped).append(job)
+    return plan
+
+
+def _find(given: Path, out_dir: Path, problems: list) -> list[tuple[Path, Path]]:
+    if given.is_file():
+        if not is_image_path(given):
+            problems.append((given, f"unsupported file type {given.suffix or '(none)'}; "
+                             "starbatch edits jpg, png, webp, bmp and tiff"))
+            return []
+        return [(given, Path(given.name))]
+    if not given.is_dir():
+        problems.append((given, "no such file or folder"))
+        return []
+    found = []
+    for path in sorted(given.rglob("*")):
+        if path.name.startswith(".") or not path.is_file() or not is_image_path(path):
+            continue
+        if path.resolve().is_relative_to(out_dir):
+            continue
+        found.append((path, path.relative_to(given)))
+    return found
