@@ -196,8 +196,11 @@ def import_official(
 ) -> tuple[ModelConfig, dict, dict | None]:
     """Config and weights of official StarGAN G (and D) checkpoints, validated against `dataset`."""
     g_state = load_official_state_dict(generator_path)
-    if "main.0.weight" not in g_state or g_state["main.0.weight"].dim() != 4:
-        raise StarbatchError(f"{generator_path}: not a StarGAN generator (no main.0 conv weight)")
+    if "conv2.weight" in g_state:
+        raise StarbatchError(f"{generator_path}: not a StarGAN generator but a discriminator; "
+                             "give it with --discriminator")
+    if "main.0.weight" not in g_state or g_state["main.0.weight"].dim() != 4 or "main.1.weight" not in g_state:
+        raise StarbatchError(f"{generator_path}: not a StarGAN generator (no main.0 conv + main.1 norm)")
     g = generator_config(g_state)
     labels = label_space_for(dataset, attributes)
     if g["c_dim"] != labels.dim:

@@ -68,9 +68,9 @@ def read_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
 
 def _to_photo(image: Image.Image) -> Photo:
     source_format = image.format or "PNG"
-    options = _save_options(image)
     mode = image.mode
-    upright = ImageOps.exif_transpose(image)
+    upright = ImageOps.exif_transpose(image)  # before _save_options, which resets the tag
+    options = _save_options(image)
     alpha = None
     if mode in SIXTEEN_BIT_MODES or mode == "F":
         gray = np.asarray(upright, dtype=np.float64)

@@ -1,0 +1,96 @@
+"""Small real test data made on the spot: model files with seeded random weights, and photos."""
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from starbatch.checkpoint import ModelConfig, save_model
+from starbatch.labels import label_space_for
+
+
+def random_model(path: Path, dataset: str = "both", image_size: int = 64, conv_dim: int = 8,
+                 with_discriminator: bool = True, seed: int = 0) -> Path:
+    """A model file with seeded random weights (for plumbing tests, never shown as a result)."""
+    torch.manual_seed(seed)
+    config = ModelConfig(image_size=image_size, labels=label_space_for(dataset),
+                         g_conv_dim=conv_dim, g_repeat_num=2, d_conv_dim=conv_dim, d_repeat_num=4)
+    generator = config.new_generator()
+    # Random IN affine parameters, so no layer is the identity and edits are visible.
+    for name, tensor in generator.state_dict().items():
+        if name.endswith((".weight", ".bias")) and tensor.dim() == 1:
+            tensor.copy_(torch.randn_like(tensor) * 0.5 + (1.0 if name.endswith("weight") else 0.0))
+    discriminator = config.new_discriminator() if with_discriminator else None
+    save_model(path, config, generator.state_dict(),
+               discriminator.state_dict() if discriminator is not None else None)
+    return path
+
+
+def face_like(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """An (H, W, 3) uint8 picture with smooth structure and texture, a stand-in for a photo."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    cx, cy, r = width / 2, height / 2, min(width, height) / 3
+    face = ((x - cx) ** 2 / (0.8 * r) ** 2 + (y - cy) ** 2 / r**2) < 1
+    rgb = np.stack([x / width * 200, y / height * 180, np.full_like(x, 90)], axis=2)
+    rgb[face] = [225, 180, 150]
+    rgb += rng.normal(0, 6, rgb.shape)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def write_photo_tree(root: Path) -> dict[str, Path]:
+    """A folder tree with every kind of file `edit` meets: good ones and bad ones."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "trip" / "day2").mkdir(parents=True, exist_ok=True)
+    files = {}
+
+    def put(name: str, image: Image.Image, **options) -> None:
+        files[name] = root / name
+        image.save(files[name], **options)
+
+    put("portrait.jpg", Image.fromarray(face_like(120, 160, 1)), quality=92)
+    put("trip/landscape.png", Image.fromarray(face_like(200, 90, 2)))
+    put("trip/alpha.png", Image.fromarray(face_like(96, 96, 3)).convert("RGBA"))
+    put("trip/gray.png", Image.fromarray(face_like(80, 100, 4)).convert("L"))
+    put("trip/day2/photo.webp", Image.fromarray(face_like(100, 100, 5)), quality=90)
+    put("trip/day2/scan.bmp", Image.fromarray(face_like(70, 70, 6)))
+    put("trip/day2/scan.tiff", Image.fromarray(face_like(90, 60, 7)), compression="tiff_lzw")
+    put("cmyk.jpg", Image.fromarray(face_like(100, 80, 8)).convert("CMYK"), quality=95)
+    deep = (face_like(90, 70, 9)[:, :, 1].astype(np.uint16) * 257)
+    put("deep16.png", Image.fromarray(deep))
+    rotated = Image.fromarray(face_like(120, 80, 10))
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # stored sideways: viewers rotate 90 degrees clockwise
+    put("rotated.jpg", rotated, exif=exif.tobytes(), quality=95)
+    # The bad ones.
+    files["truncated.jpg"] = root / "truncated.jpg"
+    files["truncated.jpg"].write_bytes(files["portrait.jpg"].read_bytes()[:1500])
+    files["notimage.png"] = root / "notimage.png"
+    files["notimage.png"].write_text("this is not a picture\n")
+    files["empty.webp"] = root / "empty.webp"
+    files["empty.webp"].write_bytes(b"")
+    files["bomb.png"] = root / "bomb.png"
+    files["bomb.png"].write_bytes(png_bomb(40_000, 40_000))
+    (root / "notes.txt").write_text("ignored: not an image extension\n")
+    return files
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims a huge picture (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def encoded(image: Image.Image, image_format: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format)
+    return buffer.getvalue()

@@ -1,0 +1,80 @@
+"""Model files: safetensors with metadata; bad, foreign and malicious files give one-line errors."""
+
+import pickle
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import official_stargan as official
+from factories import random_model
+from starbatch.checkpoint import load_model, load_official_state_dict, read_config
+from starbatch.cli import app
+from starbatch.errors import StarbatchError
+
+
+class Exploit:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_model_file_keeps_configuration(tmp_path):
+    path = random_model(tmp_path / "m.safetensors", "both", image_size=64)
+    config = read_config(path)
+    assert config.image_size == 64 and config.labels.mask and config.labels.dim == 15
+    assert [s.name for s in config.labels.sets] == ["celeba", "rafd"]
+    loaded = load_model(path)
+    assert loaded.discriminator is not None and not loaded.generator.training
+
+
+def test_malicious_pickle_is_refused_without_running(tmp_path, capsys):
+    path = tmp_path / "evil.ckpt"
+    with open(path, "wb") as handle:
+        pickle.dump({"main.0.weight": Exploit()}, handle)
+    with pytest.raises(StarbatchError, match="refused"):
+        load_official_state_dict(path)
+    assert "pwned" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage" * 10, b"\xff" * 64])
+def test_damaged_model_file_is_one_line_error(tmp_path, content):
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(StarbatchError) as error:
+        load_model(path)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_truncated_model_file_is_refused(tmp_path):
+    path = random_model(tmp_path / "m.safetensors")
+    path.write_bytes(path.read_bytes()[:-500])
+    with pytest.raises(StarbatchError, match="not a readable"):
+        load_model(path)
+
+
+def test_official_ckpt_given_to_edit_points_to_convert(tmp_path):
+    torch.save(official.Generator(conv_dim=8, c_dim=5, repeat_num=1).state_dict(), tmp_path / "G.ckpt")
+    with pytest.raises(StarbatchError, match="starbatch convert"):
+        load_model(tmp_path / "G.ckpt")
+
+
+def test_discriminator_given_as_generator_is_refused(tmp_path):
+    torch.save(official.Discriminator(64, 8, 5, 4).state_dict(), tmp_path / "D.ckpt")
+    result = CliRunner().invoke(app, ["convert", str(tmp_path / "D.ckpt"), "--dataset", "celeba",
+                                      "-o", str(tmp_path / "m.safetensors")])
+    assert result.exit_code == 2
+    assert "not a StarGAN generator but a discriminator" in result.output
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_convert_then_info_shows_vocabulary(tmp_path):
+    torch.save(official.Generator(conv_dim=8, c_dim=15, repeat_num=1).state_dict(), tmp_path / "G.ckpt")
+    runner = CliRunner()
+    converted = runner.invoke(app, ["convert", str(tmp_path / "G.ckpt"), "--dataset", "both",
+                                    "-o", str(tmp_path / "joint.safetensors")])
+    assert converted.exit_code == 0, converted.output
+    shown = runner.invoke(app, ["info", str(tmp_path / "joint.safetensors")])
+    assert shown.exit_code == 0
+    assert "celeba (yes/no each): Black_Hair, Blond_Hair, Brown_Hair, Male, Young" in shown.output
+    assert "rafd (pick one): angry, contemptuous" in shown.output
+    assert "with mask vector" in shown.output and "edit needs --from" in shown.output
