@@ -180,3 +180,22 @@ def test_run_killed_midway_resumes_to_a_complete_decodable_tree(tmp_path, model)
     for path in outputs:
         Image.open(path).load()  # every output decodes completely
     assert not list((tmp_path / "out").glob(".*partial"))
+
+
+def test_full_disk_names_the_file_and_the_run_goes_on(tmp_path, model, monkeypatch):
+    for name in ("a.png", "b.png", "c.png"):
+        Image.fromarray(face_like(64, 64)).save(tmp_path / name)
+    import starbatch.engine
+
+    real_write = starbatch.engine.write_atomically
+
+    def write_or_fill_disk(path, data):
+        if path.name == "b.png":
+            raise OSError(28, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(starbatch.engine, "write_atomically", write_or_fill_disk)
+    result = run("edit", tmp_path, "--to", "Young", "-m", model, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'b.png'}: disk full while writing the output" in result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
