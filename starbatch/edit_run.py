@@ -20,6 +20,9 @@ def edit_photos(inputs: list[Path], out_dir: Path, editor: Editor, batch_size: i
     failures = [{"input": str(path), "error": cause} for path, cause in plan.problems]
     for failure in failures:
         tqdm.write(f"failed  {failure['input']}: {failure['error']}", file=sys.stderr)
+    if not plan.jobs and not plan.skipped and not plan.problems:
+        tqdm.write(f"no images (jpg, png, webp, bmp, tiff) found in {', '.join(map(str, inputs))}",
+                   file=sys.stderr)
     if plan.skipped:
         tqdm.write(f"skipping {len(plan.skipped)} already edited (use --overwrite to redo)",
                    file=sys.stderr)

@@ -62,7 +62,8 @@ def describe(error: BaseException) -> str:
         return f"{error.strerror or error} ({type(error).__name__})"
     if isinstance(error, MemoryError):
         return "out of memory (image too large?)"
-    return f"{type(error).__name__}: {error}"
+    first_line = (str(error).splitlines() or [""])[0]
+    return f"{type(error).__name__}: {first_line}"
 
 
 def run_edit(
@@ -91,7 +92,12 @@ def run_edit(
             for job, error in failures:
                 record(Outcome(job, "failed", describe(error)))
             if batch:
-                edited = editor(torch.from_numpy(np.stack([b.model_input for b in batch])))
+                try:
+                    edited = editor(torch.from_numpy(np.stack([b.model_input for b in batch])))
+                except (RuntimeError, MemoryError) as error:  # e.g. out of GPU memory: name the files, go on
+                    for item in batch:
+                        record(Outcome(item.job, "failed", f"model failed on this batch: {describe(error)}"))
+                    continue
                 for item, result in zip(batch, edited, strict=True):
                     pending_writes.append((item.job, writers.submit(finish, item, result, crop_only)))
             # Keep a bounded number of encodes in flight: big photos hold a lot of memory.
