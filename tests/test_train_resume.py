@@ -1,0 +1,66 @@
+import json
+
+import pytest
+import torch
+from face_trees import TINY, shared_faces
+from starbatch.train.loop import TrainSettings, run
+
+from starbatch.checkpoint import load_model, read_file
+from starbatch.errors import StarbatchError
+
+
+def settings(faces, out, **changes):
+    values = dict(dataset="both", out=str(out), celeba_dir=str(faces / "celeba"),
+                  rafd_dir=str(faces / "rafd"), iters=6, decay_iters=4, sample_every=0,
+                  checkpoint_every=3, seed=1, **TINY)
+    values.update(changes)
+    return TrainSettings(**values)
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    faces = shared_faces(tmp_path_factory)
+    out = tmp_path_factory.mktemp("straight")
+    run(settings(faces, out), progress=False)
+    return faces, out
+
+
+def test_six_steps_straight_equal_three_then_resume(straight, tmp_path):
+    faces, out = straight
+    run(settings(faces, tmp_path), progress=False, stop_at=3)
+    run(settings(faces, tmp_path), resume=True, progress=False)
+    _, whole = read_file(out / "model.safetensors")
+    _, resumed = read_file(tmp_path / "model.safetensors")
+    assert whole.keys() == resumed.keys()
+    for key in whole:
+        assert torch.equal(whole[key], resumed[key]), key
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
+    straight_log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert log == [dict(r, time=log[i]["time"]) for i, r in enumerate(straight_log)]
+
+
+def test_final_model_loads_for_editing(straight):
+    _, out = straight
+    model = load_model(out / "model.safetensors")
+    assert model.config.step == 6 and model.discriminator is not None
+    assert model.config.g_conv_dim == 8 and model.config.labels.dim == 15
+    x = torch.zeros(1, 3, 32, 32)
+    assert model.generator(x, torch.zeros(1, 15)).shape == x.shape
+
+
+def test_log_has_every_loss_of_both_datasets(straight):
+    _, out = straight
+    record = json.loads((out / "log.jsonl").read_text().splitlines()[4])
+    for name in ("celeba", "rafd"):
+        for loss in ("D/loss_real", "D/loss_fake", "D/loss_cls", "D/loss_gp", "G/loss_fake",
+                     "G/loss_rec", "G/loss_cls"):
+            assert f"{name}/{loss}" in record
+
+
+def test_resume_refuses_other_settings(straight):
+    faces, out = straight
+    with pytest.raises(StarbatchError, match="batch_size=4, not 2"):
+        run(settings(faces, out, batch_size=2), resume=True, progress=False)
+    with pytest.raises(StarbatchError, match="pass --resume"):
+        run(settings(faces, out), progress=False)
