@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from starbatch import video_command
 from starbatch.errors import StarbatchError
 
 app = typer.Typer(
@@ -156,6 +157,9 @@ def info(model: Annotated[Path | None, typer.Argument(help="Model file; default 
     for label_set in config.labels.sets:
         kind = "pick one" if label_set.kind == "onehot" else "yes/no each"
         typer.echo(f"  {label_set.name} ({kind}): {', '.join(label_set.labels)}")
+
+
+app.command("video")(one_line_errors(video_command.video))
 
 
 def main() -> None:

@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from starbatch.checkpoint import LoadedModel, load_model
+from starbatch.checkpoint import LoadedModel, load_model, read_config
 from starbatch.errors import StarbatchError
 from starbatch.images import Photo
-from starbatch.labels import BINARY, EditPass, target_part
+from starbatch.labels import BINARY, EditPass, plan_passes, source_from_text, target_part
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -161,11 +161,23 @@ class Editor:
                 x = self.model.generator(x, labels)
         return x.float().cpu()
 
+    @torch.inference_mode()
+    def estimate_source(self, images: torch.Tensor) -> dict[str, np.ndarray] | None:
+        """One set of source labels for many images of one subject (a clip's frames): D's logits
+        averaged over them, so every frame gets the same labels and edits do not flicker."""
+        if self.model.discriminator is None:
+            return None
+        _, logits = self.model.discriminator(images.to(self.device).float())
+        return {name: part[0] for name, part in self._split_by_set(logits.mean(0, keepdim=True)).items()}
+
     def _source_labels(self, x: torch.Tensor) -> dict[str, np.ndarray] | None:
         """Each binary set's current labels as D's classifier sees them (logit > 0)."""
         if self.model.discriminator is None:
             return None
         _, logits = self.model.discriminator(x.float())
+        return self._split_by_set(logits)
+
+    def _split_by_set(self, logits: torch.Tensor) -> dict[str, np.ndarray]:
         space = self.model.config.labels
         found = {}
         for label_set in space.sets:
@@ -174,3 +186,29 @@ class Editor:
                 (logits[:, start : start + len(label_set.labels)] > 0).float().cpu().numpy()
             )
         return found
+
+
+@dataclass(frozen=True)
+class EditorSpec:
+    """What an Editor is made from, small enough to send to Ray actors, which build their own."""
+
+    model_path: Path
+    passes: tuple[EditPass, ...]
+    source: dict[str, np.ndarray] | None
+    device: str = "auto"
+    precision: str = "auto"
+
+    @classmethod
+    def from_options(cls, model_path: Path, to: str | None, expression: str | None, source_text: str | None,
+                     device: str = "auto", precision: str = "auto") -> "EditorSpec":  # fmt: skip
+        """Validate the CLI's label options against the model file's vocabulary."""
+        space = read_config(Path(model_path)).labels
+        source = source_from_text(space, source_text) if source_text else None
+        return cls(Path(model_path), tuple(plan_passes(space, to, expression)), source, device, precision)
+
+    def build(self, device: str | None = None) -> Editor:
+        torch_device = pick_device(device or self.device)
+        precision = self.precision
+        if precision == "auto":
+            precision = "bf16" if torch_device.type == "cuda" else "fp32"
+        return Editor(self.model_path, list(self.passes), self.source, str(torch_device), precision)

@@ -1,0 +1,377 @@
+"""Video I/O with PyAV: probe a clip, decode a segment, encode edited frames, join segments with audio.
+
+Every edit goes through the same three steps, whatever the engine:
+1. `probe` reads the packet table once (frame times, keyframes) and the first frame (size, rotation);
+2. each `Segment` (the whole clip in-process; keyframe-aligned pieces on Ray) is decoded and its
+   edited frames are encoded by `SegmentWriter` into an MP4 (in memory or a temporary file) whose
+   frames keep the input's presentation times and durations;
+3. `join` remuxes the segments' video packets with the input's audio and subtitle packets, copied
+   byte for byte, into the output, written under a temporary name and renamed at the end.
+
+Facts this relies on (DESIGN.md, measured on FFmpeg 8): frame times survive only when the encoder's
+time base is the input's; MP4 keeps them exactly only when `movie_timescale` is the track's (edit
+lists are in movie units, 1/1000 by default); rotation must be set before the first packet is muxed.
+"""
+
+import heapq
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from starbatch.errors import StarbatchError
+
+COPIED_STREAM_TYPES = ("audio", "subtitle")
+CODEC_ALIASES = {"h264": "libx264", "x264": "libx264", "hevc": "libx265", "h265": "libx265",
+                 "x265": "libx265", "vp9": "libvpx-vp9"}  # fmt: skip
+CRF_CODECS = ("libx264", "libx265", "libvpx-vp9")
+FULL_CHROMA_CODECS = ("libx264", "libx265", "libvpx-vp9")  # can encode odd sizes as yuv444p
+MOV_FORMATS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the edit must keep: frame times, size, time base, rotation; and where keyframes are."""
+
+    path: Path
+    width: int  # as stored (before display rotation)
+    height: int
+    time_base: Fraction
+    rotation: int  # counter-clockwise degrees to display upright (VideoFrame.rotation convention)
+    frame_pts: tuple[int, ...]  # every frame's presentation time, sorted
+    keyframes: tuple[tuple[int, int], ...]  # (pts, dts) of keyframe packets in decode order
+    average_rate: Fraction | None
+    end_pts: int | None  # where the stream's last frame stops showing, when the container says
+    duration: int | None  # the stream's duration as the container states it
+    copied_streams: int  # audio and subtitle streams carried over
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.frame_pts)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames with start <= pts < end (None: open), decoded from the keyframe at `seek_dts`."""
+
+    index: int
+    start: int | None
+    end: int | None
+    seek_dts: int | None
+    frame_count: int
+
+    def owns(self, pts: int) -> bool:
+        return (self.start is None or pts >= self.start) and (self.end is None or pts < self.end)
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    codec: str = "libx264"
+    crf: int | None = 18
+    preset: str | None = None  # encoder default when None
+    options: dict = field(default_factory=dict)
+
+    def resolved_codec(self) -> str:
+        return CODEC_ALIASES.get(self.codec, self.codec)
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not Path(path).is_file():
+        raise StarbatchError(f"{path}: no such file")
+    try:
+        return av.open(str(path))
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
+        raise StarbatchError(f"{path}: not a video FFmpeg can read ({_reason(error)})") from None
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+def video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
+    """The clip's main video stream (cover art pictures are not video)."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    raise StarbatchError(f"{path}: has no video stream")
+
+
+def probe(path: Path) -> VideoInfo:
+    """Read the packet table and the first frame; fail with one line for anything unreadable."""
+    path = Path(path)
+    with _open(path) as container:
+        stream = video_stream(container, path)
+        pts, keyframes = [], []
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0 or packet.pts is None:
+                    continue
+                pts.append(packet.pts)
+                if packet.is_keyframe:
+                    keyframes.append((packet.pts, packet.dts if packet.dts is not None else packet.pts))
+        except av.FFmpegError as error:
+            raise StarbatchError(f"{path}: damaged video: {_reason(error)}") from None
+        first = next(decode_segment(path, Segment(0, None, None, None, len(pts)), stream.index), None)
+        if first is None:
+            raise StarbatchError(f"{path}: no decodable video frame")
+        copied = sum(s.type in COPIED_STREAM_TYPES for s in container.streams)
+        end = stream.start_time + stream.duration if stream.start_time is not None and stream.duration else None
+        return VideoInfo(
+            path=path, width=first.width, height=first.height, time_base=stream.time_base,
+            rotation=int(round(first.rotation or 0)) % 360, frame_pts=tuple(sorted(pts)),
+            keyframes=tuple(keyframes), average_rate=stream.average_rate, end_pts=end,
+            duration=stream.duration or None, copied_streams=copied,
+        )  # fmt: skip
+
+
+def plan_segments(info: VideoInfo, count: int) -> list[Segment]:
+    """Split at keyframes into at most `count` pieces of about equal frame counts.
+
+    A segment owns frames by presentation time, so frames shown before their GOP's keyframe
+    (open GOPs, leading B-frames) belong to the previous segment, which decodes on to reach them.
+    """
+    frames = np.asarray(info.frame_pts, dtype=np.int64)
+    starts = sorted({pts: dts for pts, dts in info.keyframes}.items())
+    per_segment = len(frames) / max(1, count)
+    cuts: list[tuple[int, int]] = []  # (pts, dts) where a new segment starts
+    for pts, dts in starts:
+        before = int(np.searchsorted(frames, pts))
+        made = len(cuts) + 1
+        if before >= made * per_segment - 0.5 and before < len(frames) and len(cuts) < count - 1 and before > 0:
+            cuts.append((pts, dts))
+    bounds = [(None, None)] + cuts
+    segments = []
+    for i, (start, seek_dts) in enumerate(bounds):
+        end = bounds[i + 1][0] if i + 1 < len(bounds) else None
+        low = 0 if start is None else int(np.searchsorted(frames, start))
+        high = len(frames) if end is None else int(np.searchsorted(frames, end))
+        segments.append(Segment(i, start, end, seek_dts, high - low))
+    return segments
+
+
+def decode_segment(path: Path, segment: Segment, stream_index: int | None = None) -> Iterator[av.VideoFrame]:
+    """Yield the segment's frames in presentation order; undecodable packets are skipped."""
+    with _open(path) as container:
+        stream = container.streams[stream_index] if stream_index is not None else video_stream(container, path)
+        stream.thread_type = "AUTO"
+        if segment.seek_dts is not None:
+            container.seek(segment.seek_dts, stream=stream, backward=True, any_frame=False)
+        last_pts = None
+        for packet in container.demux(stream):
+            past_end = (segment.end is not None and packet.is_keyframe and packet.pts is not None
+                        and packet.pts > segment.end)  # fmt: skip
+            for frame in _decode(stream, None if past_end else packet):
+                # Frames without a time (raw streams) follow the previous one.
+                pts = frame.pts if frame.pts is not None else (last_pts + 1 if last_pts is not None else 0)
+                frame.pts, last_pts = pts, pts
+                if segment.owns(pts):
+                    yield frame
+            if past_end:
+                return
+
+
+def _decode(stream, packet) -> list[av.VideoFrame]:
+    try:
+        return stream.decode(packet)
+    except av.error.EOFError:
+        return []
+    except av.error.InvalidDataError:
+        return []  # a damaged packet: FFmpeg conceals what it can in later frames
+
+
+def sample_frames(info: VideoInfo, count: int = 8) -> list[av.VideoFrame]:
+    """About `count` frames spread over the clip (seeking to the keyframe before each)."""
+    if not info.frame_pts:
+        return []
+    picks = sorted({info.frame_pts[int(i)] for i in np.linspace(0, info.frame_count - 1, count)})
+    keyframe_dts = sorted(info.keyframes)
+    found = []
+    for pts in picks:
+        seek = None
+        for key_pts, key_dts in keyframe_dts:
+            if key_pts <= pts:
+                seek = key_dts
+        frame = next(decode_segment(info.path, Segment(0, pts, None, seek, 1)), None)
+        if frame is not None:
+            found.append(frame)
+    return found
+
+
+def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """Rotate stored pixels as a player would (counter-clockwise by `rotation`), so faces stand up."""
+    return np.rot90(rgb, (rotation // 90) % 4)
+
+
+def as_stored(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """Undo `upright`: the encoder gets pixels as the input stored them, rotation goes in metadata."""
+    return np.ascontiguousarray(np.rot90(rgb, -(rotation // 90) % 4))
+
+
+class SegmentWriter:
+    """Encode frames into an MP4 with the input's time base, frame times, durations and size.
+
+    Odd widths or heights cannot be 4:2:0; they are encoded 4:4:4 at the exact input size rather
+    than padded or cropped, so the output's size stays the input's.
+    """
+
+    def __init__(self, sink: Path | io.BytesIO, info: VideoInfo, settings: EncodeSettings):
+        codec = settings.resolved_codec()
+        odd = info.width % 2 or info.height % 2
+        if odd and codec not in FULL_CHROMA_CODECS:
+            raise StarbatchError(f"{info.path}: {info.width}x{info.height} has an odd side; "
+                                 f"{codec} cannot encode it: use --codec libx264, libx265 or libvpx-vp9")
+        options = {"movie_timescale": str(info.time_base.denominator)}
+        self.container = av.open(sink if isinstance(sink, io.BytesIO) else str(sink), "w", format="mp4",
+                                 options=options)  # fmt: skip
+        try:
+            self.stream = self.container.add_stream(codec)
+        except (ValueError, av.FFmpegError) as error:
+            self.container.close()
+            raise StarbatchError(f"--codec {settings.codec}: not an encoder FFmpeg has here ({error})") from None
+        context = self.stream.codec_context
+        self.stream.width, self.stream.height = info.width, info.height
+        self.stream.pix_fmt = "yuv444p" if odd else "yuv420p"
+        context.time_base = info.time_base  # without this, FFmpeg re-times frames
+        context.flags |= av.codec.context.Flags.frame_duration  # packets keep the frames' durations
+        self.stream.time_base = info.time_base
+        if info.average_rate:
+            context.framerate = info.average_rate  # rate control hint only; pts rule timing
+        encoder_options = dict(settings.options)
+        if settings.crf is not None and codec in CRF_CODECS:
+            encoder_options["crf"] = str(settings.crf)
+            if codec == "libvpx-vp9":
+                encoder_options["b"] = "0"
+        if settings.preset and codec in ("libx264", "libx265"):
+            encoder_options["preset"] = settings.preset
+        # No B-frames: MP4 measures a track to the latest pts plus its decode-time gap, so with
+        # reordering a clip's duration could come out up to a frame longer than the input's.
+        if codec == "libx264":
+            encoder_options.setdefault("bf", "0")
+        if codec == "libx265":
+            encoder_options.setdefault("x265-params", "bframes=0:log-level=error")
+        self.stream.options = encoder_options
+        self.frames = 0
+
+    def write(self, rgb: np.ndarray, pts: int, duration: int | None) -> None:
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = pts
+        frame.time_base = self.stream.codec_context.time_base
+        if duration:
+            frame.duration = duration
+        self.container.mux(self.stream.encode(frame))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.frames:
+            self.container.mux(self.stream.encode(None))
+        self.container.close()
+
+
+def join(info: VideoInfo, segments: list[Path | bytes], output: Path) -> None:
+    """Remux the segments' video with the input's audio and subtitles (copied) into `output`.
+
+    Written as `.NAME.partial.EXT` beside `output` and renamed when complete.
+    """
+    output = Path(output)
+    partial = output.with_name(f".{output.stem}.partial{output.suffix}")
+    sources = [av.open(io.BytesIO(s) if isinstance(s, bytes) else str(s)) for s in segments]
+    source = _open(info.path)
+    try:
+        _join(info, source, [s for s in sources if s.streams.video], partial)
+        os.replace(partial, output)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        source.close()
+        for segment in sources:
+            segment.close()
+
+
+def _join(info: VideoInfo, source, segments, partial: Path) -> None:
+    if not segments:
+        raise StarbatchError(f"{info.path}: no frames were decoded")
+    try:
+        container = av.open(str(partial), "w")
+    except (ValueError, av.FFmpegError) as error:
+        raise StarbatchError(f"{partial.name}: cannot write this container ({_reason(error)}); "
+                             "choose -o NAME.mp4 or NAME.mkv") from None
+    template = segments[0].streams.video[0]
+    if container.format.name.split(",")[0] in MOV_FORMATS:
+        container.options["movie_timescale"] = str(template.time_base.denominator)
+    try:
+        video = container.add_stream_from_template(template)
+        if info.rotation:
+            video.set_display_rotation(info.rotation)  # before the first packet is muxed
+        copied = {}
+        for stream in source.streams:
+            if stream.type not in COPIED_STREAM_TYPES:
+                continue
+            try:
+                copied[stream.index] = container.add_stream_from_template(stream)
+            except ValueError:
+                raise StarbatchError(
+                    f"{info.path}: its {stream.type} ({stream.codec_context.name}) cannot go into "
+                    f"a {partial.suffix} file; choose -o NAME.mkv") from None
+            copied[stream.index].metadata.update(stream.metadata)
+        container.metadata.update({k: v for k, v in source.metadata.items() if k != "encoder"})
+        copy_from = [source.streams[i] for i in copied]
+        same_kind = container.format.name.split(",")[0] in MOV_FORMATS and source.format.name.startswith("mov")
+        end = info.end_pts * info.time_base if info.end_pts is not None and same_kind else None
+        video_packets = _video_packets(segments, video, end)
+        packets = heapq.merge(video_packets, _copied_packets(source, copy_from, copied),
+                              key=_seconds)  # fmt: skip
+        for packet in packets:
+            container.mux(packet)
+    finally:
+        container.close()
+
+
+def _seconds(packet: av.Packet) -> float:
+    time = packet.dts if packet.dts is not None else packet.pts
+    return float(time * packet.time_base) if time is not None else float("-inf")
+
+
+def _video_packets(segments, out_stream, end: Fraction | None) -> Iterator[av.Packet]:
+    """Segments' packets in order, with two fixes where segments meet and at the very end:
+
+    - each segment's encoder starts its decode clock a few frames early when it uses B-frames, so
+      at a join decode times are nudged to stay strictly increasing;
+    - MP4 stores durations as decode-time gaps and the last packet's own length, and a track ends
+      at the latest pts + length; the last packet is given the length that ends the output where
+      the input ended (`end`, seconds), so durations match.
+    """
+    last_dts = held = None
+    for segment in segments:
+        for packet in segment.demux(segment.streams.video[0]):
+            if packet.size == 0:
+                continue
+            if last_dts is not None and packet.dts is not None and packet.dts <= last_dts:
+                packet.dts = last_dts + 1
+            last_dts = packet.dts
+            packet.stream = out_stream
+            if held is not None:
+                yield held
+            held = packet
+    if held is None:
+        return
+    if end is not None and held.pts is not None:
+        length = round(end / held.time_base) - held.pts
+        if length > 0:
+            held.duration = length
+    yield held
+
+
+def _copied_packets(source, streams, copied) -> Iterator[av.Packet]:
+    if not streams:
+        return
+    for packet in source.demux(streams):
+        if packet.size == 0 and packet.pts is None:
+            continue  # the demuxer's end-of-stream marker
+        packet.stream = copied[packet.stream_index]
+        yield packet

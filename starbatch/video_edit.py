@@ -1,0 +1,238 @@
+"""Editing a clip's frames with the batch function: decode ahead, G in batches, encode behind.
+
+A frame goes through the same pieces as a photo (face_box, model_input, the Editor, paste_edit),
+turned upright first when the clip carries a display rotation and turned back after, so the model
+sees faces standing up while the encoder gets pixels as stored (the rotation stays in metadata).
+"""
+
+import io
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from starbatch.editing import Editor, FaceBox, face_box, model_input, paste_edit
+from starbatch.errors import StarbatchError
+from starbatch.images import Photo
+from starbatch.labels import BINARY
+from starbatch.video import (
+    EncodeSettings,
+    Segment,
+    SegmentWriter,
+    VideoInfo,
+    as_stored,
+    decode_segment,
+    join,
+    plan_segments,
+    probe,
+    sample_frames,
+    upright,
+)
+
+_DONE = object()
+
+
+@dataclass
+class FrameItem:
+    pts: int
+    duration: int | None
+    photo: Photo  # upright RGB
+    box: FaceBox
+    model_input: np.ndarray
+
+
+def prepare_frame(frame: av.VideoFrame, rotation: int, image_size: int, duration: int | None) -> FrameItem:
+    photo = Photo(np.ascontiguousarray(upright(frame.to_ndarray(format="rgb24"), rotation)), "RGB", "PNG")
+    box = face_box(*photo.size)
+    return FrameItem(frame.pts, duration, photo, box, model_input(photo, box, image_size))
+
+
+def needs_clip_source(editor: Editor) -> bool:
+    return editor.source is None and any(p.label_set.kind == BINARY for p in editor.passes)
+
+
+def clip_source(editor: Editor, info: VideoInfo, frames: int = 8) -> dict[str, np.ndarray] | None:
+    """The clip's source labels, fixed once: D's logits averaged over `frames` spread frames."""
+    samples = [prepare_frame(f, info.rotation, editor.image_size, None).model_input
+               for f in sample_frames(info, frames)]  # fmt: skip
+    if not samples:
+        raise StarbatchError(f"{info.path}: no decodable frame to estimate the source labels from")
+    return editor.estimate_source(torch.from_numpy(np.stack(samples)))
+
+
+def frame_durations(info: VideoInfo) -> dict[int, int]:
+    """Each frame's display time: the gap to the next frame; the last one lasts to the stream's end.
+
+    (A decoded frame's own duration is its packet's, which in MP4 is a gap in decode order.)"""
+    pts = info.frame_pts
+    durations = {a: b - a for a, b in zip(pts, pts[1:], strict=False)}
+    if pts and info.end_pts is not None and info.end_pts > pts[-1]:
+        durations[pts[-1]] = info.end_pts - pts[-1]
+    return durations
+
+
+def edit_segment(
+    info: VideoInfo,
+    segment: Segment,
+    editor: Editor,
+    writer: SegmentWriter,
+    batch_size: int = 8,
+    on_frames: Callable[[int], None] = lambda n: None,
+) -> int:
+    """Decode, edit and encode one segment with I/O overlapping the model; returns frames written."""
+    gaps = frame_durations(info)
+
+    def prepared() -> Iterator[FrameItem]:
+        for frame in decode_segment(info.path, segment):
+            duration = gaps.get(frame.pts) or frame.duration
+            yield prepare_frame(frame, info.rotation, editor.image_size, duration)
+
+    def encode(batch: list[FrameItem], edited: torch.Tensor) -> None:
+        for item, after in zip(batch, edited, strict=True):
+            pasted = paste_edit(item.photo, item.box, torch.from_numpy(item.model_input), after)
+            writer.write(as_stored(pasted.rgb, info.rotation), item.pts, item.duration)
+        on_frames(len(batch))
+
+    with _Behind(encode, depth=2) as behind:
+        for batch in _batches(_ahead(prepared(), depth=2 * batch_size), batch_size):
+            behind.put(batch, editor(torch.from_numpy(np.stack([b.model_input for b in batch]))))
+    return writer.frames
+
+
+def edit_video(
+    source: Path,
+    output: Path,
+    editor: Editor,
+    settings: EncodeSettings | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> dict:
+    """`starbatch video` in-process: one segment, then the join that brings the audio back."""
+    start = time.perf_counter()
+    info = probe(source)
+    if needs_clip_source(editor):
+        editor.source = clip_source(editor, info)
+    temporary = output.with_name(f".{output.stem}.video.partial.mp4")
+    bar = _progress(info, progress)
+    try:
+        writer = SegmentWriter(temporary, info, settings or EncodeSettings())
+        try:
+            edit_segment(info, plan_segments(info, 1)[0], editor, writer, batch_size, bar.update)
+        finally:
+            writer.close()
+        bar.close()
+        join(info, [temporary], output)
+    finally:
+        bar.close()
+        temporary.unlink(missing_ok=True)
+    return summarize(info, output, time.perf_counter() - start)
+
+
+def edit_segment_to_bytes(info: VideoInfo, segment: Segment, editor: Editor, settings: EncodeSettings,
+                          batch_size: int = 8) -> bytes:  # fmt: skip
+    """One segment as an MP4 in memory: what a Ray actor returns to the driver."""
+    sink = io.BytesIO()
+    writer = SegmentWriter(sink, info, settings)
+    try:
+        edit_segment(info, segment, editor, writer, batch_size)
+    finally:
+        writer.close()
+    return sink.getvalue()
+
+
+def summarize(info: VideoInfo, output: Path, seconds: float) -> dict:
+    fps = info.frame_count / seconds if seconds > 0 else 0.0
+    print(f"edited {info.frame_count} frames in {seconds:.1f} s ({fps:.2f} frames/s) -> {output}",
+          file=sys.stderr)  # fmt: skip
+    return {"input": str(info.path), "output": str(output), "frames": info.frame_count,
+            "seconds": round(seconds, 3), "frames_per_second": round(fps, 3)}  # fmt: skip
+
+
+def _progress(info: VideoInfo, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=info.frame_count, unit="frame", desc=info.path.name, file=sys.stderr,
+                dynamic_ncols=True, disable=not enabled)  # fmt: skip
+
+
+def _ahead(items: Iterable, depth: int) -> Iterator:
+    """Run `items` in a thread, `depth` ahead of the consumer (decoding overlaps the model)."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def fill() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(_DONE)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the consumer
+            buffer.put(error)
+
+    thread = threading.Thread(target=fill, name="starbatch-decode", daemon=True)
+    thread.start()
+    try:
+        while (item := buffer.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _batches(items: Iterator, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _Behind:
+    """Run `work(*args)` in order in one thread behind the caller (encoding overlaps the model)."""
+
+    def __init__(self, work: Callable, depth: int):
+        self.work = work
+        self.buffer: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._drain, name="starbatch-encode", daemon=True)
+
+    def __enter__(self) -> "_Behind":
+        self.thread.start()
+        return self
+
+    def put(self, *args) -> None:
+        if self.error is not None:
+            raise self.error
+        self.buffer.put(args)
+
+    def _drain(self) -> None:
+        while (args := self.buffer.get()) is not _DONE:
+            if self.error is None:
+                try:
+                    self.work(*args)
+                except BaseException as error:  # noqa: BLE001 - re-raised in the caller
+                    self.error = error
+
+    def __exit__(self, *exc) -> None:
+        self.buffer.put(_DONE)
+        self.thread.join()
+        if self.error is not None and exc[0] is None:
+            raise self.error

@@ -1,0 +1,111 @@
+"""`starbatch video` in-process: every frame edited, with timing, size, rotation and audio intact."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from factories import random_model
+from typer.testing import CliRunner
+from video_helpers import audio_packets, frame_times, make_clip, stream_facts
+
+from starbatch.cli import app
+from starbatch.editing import Editor, EditorSpec
+from starbatch.video import probe
+from starbatch.video_edit import edit_video
+
+CLIPS = {
+    "cfr with audio": dict(audio_seconds=0.5),
+    "vfr with audio": dict(variable=True, audio_seconds=0.9),
+    "audio shorter than video": dict(audio_seconds=0.2, frames=24),
+    "rotated 90, no audio": dict(rotation=90, width=66, height=50),
+    "odd size": dict(width=65, height=49, audio_seconds=0.3),
+    "ntsc time base, late start": dict(time_base=Fraction(1001, 30000), step=1, first_pts=3),
+    "hevc vfr": dict(codec="libx265", variable=True, audio_seconds=0.4),
+}
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return random_model(tmp_path_factory.mktemp("model") / "both.safetensors")
+
+
+def editor_for(model, to=None, expression="happy", source=None) -> Editor:
+    return EditorSpec.from_options(model, to, expression, source, "cpu", "fp32").build()
+
+
+@pytest.mark.parametrize("kind", list(CLIPS))
+def test_edited_clip_keeps_frames_times_duration_size_rotation_and_audio(tmp_path, model, kind):
+    source = make_clip(tmp_path / "in.mp4", **CLIPS[kind])
+    output = tmp_path / "out.mp4"
+    edit_video(source, output, editor_for(model), progress=False)
+    assert frame_times(output) == frame_times(source)
+    assert audio_packets(output) == audio_packets(source)
+    before, after = stream_facts(source), stream_facts(output)
+    assert (after["size"], after["rotation"], after["duration"]) == (
+        before["size"], before["rotation"], before["duration"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]  # no temporary left
+
+
+def test_frames_are_actually_edited(tmp_path, model):
+    import av
+
+    source = make_clip(tmp_path / "in.mp4")
+    output = tmp_path / "out.mp4"
+    edit_video(source, output, editor_for(model), progress=False)
+    with av.open(str(source)) as a, av.open(str(output)) as b:
+        first_in = next(a.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+        first_out = next(b.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    assert np.abs(first_in - first_out).mean() > 2
+
+
+def test_source_labels_are_estimated_once_per_clip(tmp_path, model, monkeypatch):
+    source = make_clip(tmp_path / "in.mp4", frames=12)
+    editor = editor_for(model, to="Black_Hair", expression=None)
+    calls = []
+    monkeypatch.setattr(Editor, "_source_labels", lambda self, x: calls.append(x) or None)
+    edit_video(source, tmp_path / "out.mp4", editor, batch_size=4, progress=False)
+    assert calls == []  # never per batch: one estimate for the clip, fixed before the first frame
+    assert set(editor.source) == {"celeba", "rafd"} and editor.source["celeba"].shape == (5,)
+
+
+def test_probe_reads_every_frame_time_and_the_keyframes(tmp_path):
+    info = probe(make_clip(tmp_path / "in.mp4", frames=20, gop=5))
+    assert info.frame_count == 20 and info.frame_pts == tuple(range(0, 20 * 512, 512))
+    assert info.keyframes[0][0] == 0 and len(info.keyframes) >= 4  # a GOP of 5 (and scene cuts)
+
+
+def run_cli(*args):
+    return CliRunner().invoke(app, ["video", *map(str, args)])
+
+
+def test_cli_writes_the_clip_and_refuses_to_overwrite(tmp_path, model):
+    source = make_clip(tmp_path / "talk.mp4", audio_seconds=0.4)
+    result = run_cli(source, "--expression", "happy", "--model", model, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    output = tmp_path / "talk_edited.mp4"
+    assert frame_times(output) == frame_times(source)
+    again = run_cli(source, "--expression", "happy", "--model", model)
+    assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_unreadable_file_is_a_one_line_error(tmp_path, model):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video at all" * 10)
+    result = run_cli(bad, "--expression", "happy", "--model", model, "-o", tmp_path / "o.mp4")
+    assert result.exit_code == 2
+    assert "broken.mp4: not a video FFmpeg can read" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_file_without_video_stream_is_a_one_line_error(tmp_path, model):
+    import av
+
+    audio_only = tmp_path / "voice.m4a"
+    with av.open(str(audio_only), "w") as container:
+        stream = container.add_stream("aac", rate=48000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    result = run_cli(audio_only, "--expression", "happy", "--model", model, "-o", tmp_path / "o.mp4")
+    assert result.exit_code == 2 and "voice.m4a: has no video stream" in result.output
