@@ -3,6 +3,7 @@
 This package imports nothing else of starbatch's (see DESIGN.md, "direction of imports").
 """
 
+from starbatch.kernels.instance_norm import instance_norm, instance_norm_reference
 from starbatch.kernels.label_concat import concat_labels
 
-__all__ = ["concat_labels"]
+__all__ = ["concat_labels", "instance_norm", "instance_norm_reference"]
