@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from starbatch import video_command
+from starbatch import train_commands, video_command
 from starbatch.errors import StarbatchError
 
 app = typer.Typer(
@@ -79,6 +79,10 @@ def edit(
     overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist.")] = False,
     report: Annotated[Path | None, typer.Option(help="Write a JSON report of every file.")] = None,
     max_pixels: Annotated[int, typer.Option(help="Refuse larger images (decompression bomb guard).")] = 89_478_485,
+    workers: Annotated[int | None, typer.Option(min=1, help="Shard the photos over N Ray workers (one GPU each "
+                                                "where CUDA is).", show_default=False)] = None,
+    address: Annotated[str | None, typer.Option(envvar="RAY_ADDRESS", show_envvar=True, show_default=False,
+                                                help="Join this Ray cluster (implies the Ray engine).")] = None,
 ) -> None:
     """Edit every photo under INPUTS and write the results, same size and format, under --out.
 
@@ -97,8 +101,15 @@ def edit(
     passes = plan_passes(space, to, expression)
     source_labels = source_from_text(space, source) if source else None
     editor = Editor(loaded, passes, source_labels, str(torch_device), precision)
+    engine = {}
+    if workers is not None or address:
+        from starbatch.editing import EditorSpec
+        from starbatch.ray_engine import RayEngine
+
+        spec = EditorSpec(loaded.path, tuple(passes), source_labels, device, precision)
+        engine["run"] = RayEngine(spec, workers, address).run_edit
     summary = edit_photos(inputs, out, editor, batch_size=batch_size, crop_only=crop_only,
-                          overwrite=overwrite, max_pixels=max_pixels)
+                          overwrite=overwrite, max_pixels=max_pixels, **engine)
     if report:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(summary, indent=2) + "\n")
@@ -160,6 +171,9 @@ def info(model: Annotated[Path | None, typer.Argument(help="Model file; default 
 
 
 app.command("video")(one_line_errors(video_command.video))
+app.command("make-faces")(one_line_errors(train_commands.make_faces))
+app.command("train")(one_line_errors(train_commands.train))
+app.command("eval")(one_line_errors(train_commands.evaluate))
 
 
 def main() -> None:

@@ -13,8 +13,11 @@ from starbatch.jobs import plan_jobs
 
 def edit_photos(inputs: list[Path], out_dir: Path, editor: Editor, batch_size: int = 16,
                 crop_only: bool = False, overwrite: bool = False,
-                max_pixels: int = 89_478_485) -> dict:
-    """Edit every image under `inputs`; returns the report (also the source of the summary)."""
+                max_pixels: int = 89_478_485, run=run_edit) -> dict:
+    """Edit every image under `inputs`; returns the report (also the source of the summary).
+
+    `run` is the engine: `engine.run_edit` in-process, or `RayEngine.run_edit` (same arguments).
+    """
     start = time.perf_counter()
     plan = plan_jobs(inputs, out_dir, overwrite, crop_only)
     failures = [{"input": str(path), "error": cause} for path, cause in plan.problems]
@@ -36,7 +39,7 @@ def edit_photos(inputs: list[Path], out_dir: Path, editor: Editor, batch_size: i
             progress.write(f"failed  {outcome.job.source}: {outcome.error}", file=sys.stderr)
         progress.update(1)
 
-    outcomes = run_edit(plan.jobs, editor, batch_size, crop_only, max_pixels, on_outcome=show)
+    outcomes = run(plan.jobs, editor, batch_size, crop_only, max_pixels, on_outcome=show)
     progress.close()
     seconds = time.perf_counter() - start
     for outcome in outcomes:

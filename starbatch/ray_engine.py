@@ -1,0 +1,196 @@
+"""The Ray engine: the same batch function in Ray actors, over image shards or video segments.
+
+Started only for `--workers N`, `--address ADDR` or RAY_ADDRESS; otherwise jobs run in-process
+with no Ray start-up. Each actor builds its Editor once in `__init__` (one GPU each where CUDA is,
+CPU otherwise) and takes whole shards:
+- images: the actor decodes, edits and writes its outputs atomically (a shared file system is
+  assumed, as for the inputs) and returns outcomes; the driver makes the same summary as in-process;
+- video: the actor decodes its keyframe-aligned segment, edits and encodes it into an MP4 in
+  memory and returns the bytes; the driver joins segments in order with the audio (video.join).
+
+A worker that dies (RayActorError) is replaced and its shard redone. Nothing is written twice:
+image outputs are renamed into place only when complete, and a redo skips every output written
+since the run started (the dead worker's finished files); video segments are written by the driver
+only, once, after all of them came back.
+"""
+
+import math
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from starbatch.editing import EditorSpec
+from starbatch.engine import Outcome, run_edit
+from starbatch.errors import StarbatchError
+from starbatch.images import DEFAULT_MAX_PIXELS
+from starbatch.jobs import Job
+from starbatch.video import EncodeSettings, Segment, VideoInfo, join, plan_segments, probe
+from starbatch.video_edit import clip_source, edit_segment_to_bytes, needs_clip_source, summarize
+
+MAX_ATTEMPTS = 3  # per shard: a shard that kills three workers is reported, not retried forever
+DIE_ONCE_ENV = "STARBATCH_TEST_DIE_ONCE"  # tests: a worker that finds this file deletes it and exits
+
+
+class EditWorker:
+    """A Ray actor: loads the model once, then edits whole shards with the batch function."""
+
+    def __init__(self, spec: EditorSpec, torch_threads: int | None = None):
+        import torch
+
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
+        self.editor = spec.build()
+
+    def edit_jobs(self, jobs: list[Job], batch_size: int, crop_only: bool, max_pixels: int) -> list[Outcome]:
+        return run_edit(jobs, self.editor, batch_size, crop_only, max_pixels, on_outcome=_die_once_for_tests)
+
+    def edit_segment(self, info: VideoInfo, segment: Segment, settings: EncodeSettings, batch_size: int) -> bytes:
+        data = edit_segment_to_bytes(info, segment, self.editor, settings, batch_size)
+        _die_once_for_tests(None)
+        return data
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def _die_once_for_tests(outcome: Outcome | None) -> None:
+    """Fault injection for the killed-worker tests: the process exits as a crashed worker would,
+    leaving a note of the last output it finished (and its inode, to prove it is not rewritten)."""
+    marker = os.environ.get(DIE_ONCE_ENV)
+    if not marker:
+        return
+    try:
+        os.remove(marker)
+    except FileNotFoundError:
+        return
+    if outcome is not None and outcome.status == "edited":
+        Path(marker + ".died").write_text(f"{outcome.job.output}\n{outcome.job.output.stat().st_ino}\n")
+    os._exit(1)
+
+
+class RayEngine:
+    """A pool of EditWorker actors on a local or remote Ray cluster."""
+
+    def __init__(self, spec: EditorSpec, workers: int | None = None, address: str | None = None):
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address=address or None, include_dashboard=False, logging_level="ERROR",
+                     configure_logging=True)  # fmt: skip
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        self.workers = workers or gpus or 2
+        if gpus:
+            options = {"num_gpus": 1, "num_cpus": 1}
+            threads = None
+        else:
+            # Share the CPUs: more actors than cores would otherwise wait forever for a slot.
+            share = max(0.01, math.floor(resources.get("CPU", 1) / self.workers * 100) / 100)
+            options = {"num_cpus": min(share, 1.0) if share < 1 else math.floor(share)}
+            threads = max(1, math.floor(share))
+        self.spec = spec
+        self._threads = threads
+        self._actor_class = ray.remote(EditWorker).options(**options)
+        self.actors_started = 0
+
+    def _new_actor(self):
+        self.actors_started += 1
+        return self._actor_class.remote(self.spec, self._threads)
+
+    def map_shards(self, shards: Sequence, call: Callable, on_result: Callable = lambda i, r: None) -> list:
+        """Run `call(actor, shard)` for every shard over the pool, replacing actors that die."""
+        import ray
+        from ray.exceptions import RayActorError, RayTaskError
+
+        results = [None] * len(shards)
+        waiting = deque(range(len(shards)))
+        attempts = [0] * len(shards)
+        idle = [self._new_actor() for _ in range(min(self.workers, len(shards)))]
+        running: dict = {}
+        try:
+            while waiting or running:
+                while waiting and idle:
+                    actor, index = idle.pop(), waiting.popleft()
+                    attempts[index] += 1
+                    running[call(actor, shards[index])] = (actor, index)
+                (ref,), _ = ray.wait(list(running), num_returns=1)
+                actor, index = running.pop(ref)
+                try:
+                    results[index] = ray.get(ref)
+                except RayTaskError as error:
+                    cause = error.cause if isinstance(error.cause, BaseException) else error
+                    raise cause from None
+                except RayActorError as error:
+                    ray.kill(actor, no_restart=True)
+                    if attempts[index] >= MAX_ATTEMPTS:
+                        raise StarbatchError(f"Ray workers died {attempts[index]} times on one shard; "
+                                             f"last: {str(error).splitlines()[0]}") from None
+                    waiting.appendleft(index)  # redo it first, on a fresh worker
+                    idle.append(self._new_actor())
+                    continue
+                idle.append(actor)
+                on_result(index, results[index])
+        finally:
+            for actor in idle + [a for a, _ in running.values()]:
+                ray.kill(actor, no_restart=True)
+        return results
+
+    def run_edit(self, jobs: list[Job], editor=None, batch_size: int = 16, crop_only: bool = False,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, on_outcome: Callable[[Outcome], None] = lambda o: None,
+                 ) -> list[Outcome]:  # fmt: skip
+        """`engine.run_edit` over the pool: the same arguments and outcomes (the editor is unused)."""
+        started_ns = time.time_ns()
+        size = max(1, min(4 * batch_size, math.ceil(len(jobs) / max(1, self.workers))))
+        shards = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        outcomes: list[Outcome] = []
+
+        def call(actor, shard: list[Job]):
+            # On a redo, outputs the dead worker finished are done: renamed into place only when
+            # complete, they are never written a second time.
+            done = [job for job in shard if _written_since(job.output, started_ns)]
+            outcomes.extend(record(Outcome(job, "edited")) for job in done)
+            todo = [job for job in shard if job not in done]
+            return actor.edit_jobs.remote(todo, batch_size, crop_only, max_pixels)
+
+        def record(outcome: Outcome) -> Outcome:
+            on_outcome(outcome)
+            return outcome
+
+        self.map_shards(shards, call, lambda i, result: outcomes.extend(record(o) for o in result))
+        return outcomes
+
+
+def _written_since(path: Path, started_ns: int) -> bool:
+    try:
+        return path.stat().st_mtime_ns >= started_ns
+    except FileNotFoundError:
+        return False
+
+
+def edit_video_ray(source: Path, output: Path, spec: EditorSpec, settings: EncodeSettings,
+                   workers: int | None = None, address: str | None = None, batch_size: int = 8,
+                   progress: bool = True) -> dict:  # fmt: skip
+    """`starbatch video` on Ray: keyframe-aligned segments edited in parallel, joined in order."""
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    info = probe(source)
+    driver_editor = spec.build("cpu")
+    if needs_clip_source(driver_editor):
+        spec = replace(spec, source=clip_source(driver_editor, info))  # fixed once for every segment
+    engine = RayEngine(spec, workers, address)
+    segments = plan_segments(info, 2 * engine.workers)
+    bar = tqdm(total=info.frame_count, unit="frame", desc=info.path.name, dynamic_ncols=True, disable=not progress)
+
+    def call(actor, segment: Segment):
+        return actor.edit_segment.remote(info, segment, settings, batch_size)
+
+    try:
+        parts = engine.map_shards(segments, call, lambda i, _: bar.update(segments[i].frame_count))
+    finally:
+        bar.close()
+    join(info, parts, output)
+    return summarize(info, output, time.perf_counter() - start)

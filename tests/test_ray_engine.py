@@ -1,0 +1,109 @@
+"""The Ray engine: 2 workers give what in-process gives, and a worker that dies loses nothing."""
+
+import os
+
+import av
+import numpy as np
+import pytest
+from factories import face_like, random_model
+from PIL import Image
+from video_helpers import audio_packets, frame_times, make_clip, stream_facts
+
+from starbatch.edit_run import edit_photos
+from starbatch.editing import EditorSpec
+from starbatch.video import EncodeSettings, probe
+from starbatch.video_edit import edit_video
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def marker(tmp_path_factory):
+    return tmp_path_factory.mktemp("fault") / "die-once"
+
+
+@pytest.fixture(scope="module")
+def ray_session(marker):
+    """One local Ray session for the module (start-up costs seconds); workers inherit the env."""
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    os.environ["STARBATCH_TEST_DIE_ONCE"] = str(marker)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory):
+    model = random_model(tmp_path_factory.mktemp("model") / "both.safetensors")
+    return EditorSpec.from_options(model, "Black_Hair", "happy", None, "cpu", "fp32")
+
+
+def photos(folder, count):
+    folder.mkdir()
+    for i in range(count):
+        Image.fromarray(face_like(60 + i, 70, seed=i)).save(folder / f"face_{i:02d}.png")
+    return folder
+
+
+def engine(spec, workers=2):
+    from starbatch.ray_engine import RayEngine
+
+    return RayEngine(spec, workers)
+
+
+def pixels(path):
+    return np.asarray(Image.open(path), dtype=int)
+
+
+def test_two_ray_workers_edit_photos_as_in_process(tmp_path, ray_session, spec):
+    inputs = photos(tmp_path / "in", 6)
+    local = edit_photos([inputs], tmp_path / "local", spec.build(), batch_size=2)
+    remote = edit_photos([inputs], tmp_path / "ray", spec.build(), batch_size=2, run=engine(spec).run_edit)
+    assert (local["edited"], remote["edited"], remote["failed"]) == (6, 6, 0)
+    for name in sorted(os.listdir(tmp_path / "local")):
+        assert np.abs(pixels(tmp_path / "local" / name) - pixels(tmp_path / "ray" / name)).max() <= 1
+
+
+def test_two_ray_workers_edit_video_frame_exact_with_audio(tmp_path, ray_session, spec):
+    from starbatch.ray_engine import edit_video_ray
+
+    source = make_clip(tmp_path / "in.mp4", frames=30, gop=6, variable=True, audio_seconds=0.8, width=66, height=50,
+                       rotation=90)  # fmt: skip
+    assert len(probe(source).keyframes) >= 4  # so the clip really splits into segments
+    lossless = EncodeSettings(crf=0)  # so frames compare without the encoder's choices in the way
+    edit_video(source, tmp_path / "local.mp4", spec.build(), lossless, progress=False)
+    edit_video_ray(source, tmp_path / "ray.mp4", spec, lossless, workers=2, progress=False)
+    for output in (tmp_path / "local.mp4", tmp_path / "ray.mp4"):
+        assert frame_times(output) == frame_times(source)
+        assert audio_packets(output) == audio_packets(source)
+        assert stream_facts(output)["rotation"] == stream_facts(source)["rotation"]
+        assert stream_facts(output)["duration"] == stream_facts(source)["duration"]
+    with av.open(str(tmp_path / "local.mp4")) as a, av.open(str(tmp_path / "ray.mp4")) as b:
+        for x, y in zip(a.decode(video=0), b.decode(video=0), strict=True):
+            diff = np.abs(x.to_ndarray(format="rgb24").astype(int) - y.to_ndarray(format="rgb24").astype(int))
+            assert diff.max() <= 2  # the same edit of the same frame
+
+
+def test_a_killed_worker_is_replaced_and_nothing_is_lost_or_written_twice(tmp_path, ray_session, spec, marker):
+    inputs = photos(tmp_path / "in", 10)
+    marker.write_text("die after the first photo")
+    pool = engine(spec)
+    summary = edit_photos([inputs], tmp_path / "out", spec.build(), batch_size=2, run=pool.run_edit)
+    assert not marker.exists() and pool.actors_started == 3  # two workers and one replacement
+    assert (summary["edited"], summary["failed"]) == (10, 0)
+    assert sorted(os.listdir(tmp_path / "out")) == sorted(os.listdir(inputs))  # no partial files left
+    finished, inode = (marker.parent / (marker.name + ".died")).read_text().split()
+    assert os.stat(finished).st_ino == int(inode)  # the dead worker's finished photo was not redone
+    assert sorted(f["output"] for f in summary["files"]) == sorted(str(tmp_path / "out" / n)
+                                                                  for n in os.listdir(inputs))
+
+
+def test_a_killed_worker_loses_no_video_frame(tmp_path, ray_session, spec, marker):
+    from starbatch.ray_engine import edit_video_ray
+
+    source = make_clip(tmp_path / "in.mp4", frames=24, gop=6, audio_seconds=0.5)
+    marker.write_text("die after the first segment")
+    edit_video_ray(source, tmp_path / "ray.mp4", spec, EncodeSettings(), workers=2, progress=False)
+    assert not marker.exists()
+    assert frame_times(tmp_path / "ray.mp4") == frame_times(source)
+    assert audio_packets(tmp_path / "ray.mp4") == audio_packets(source)
