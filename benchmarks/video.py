@@ -1,0 +1,103 @@
+"""`starbatch video` throughput: decode+encode alone, the model alone, and the whole command.
+
+Goal (issue 5): the whole command at >= 90% of the slower of the other two, i.e. decoding,
+encoding and the model overlap instead of adding up. Frames/s of each, best of --repeats:
+- decode+encode: decode every frame to RGB and encode it again with the same SegmentWriter and
+  settings as the command (no model);
+- model: the Editor on batches of model inputs already in memory (G, and nothing else);
+- video: `edit_video` end to end (probe, decode ahead, G, paste back, encode behind, join audio).
+
+The default model has random weights in the official architecture (conv_dim 64, 6 residual
+blocks, 128 px): its speed is a real model's; its pictures are meaningless.
+
+    python benchmarks/video.py --clip examples/face.mp4 --repeats 2
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from starbatch.checkpoint import ModelConfig, save_model
+from starbatch.editing import EditorSpec
+from starbatch.labels import label_space_for
+from starbatch.video import EncodeSettings, SegmentWriter, decode_segment, plan_segments, probe
+from starbatch.video_edit import edit_video, prepare_frame
+
+
+def random_model(path: Path, image_size: int) -> Path:
+    torch.manual_seed(0)
+    config = ModelConfig(image_size=image_size, labels=label_space_for("both"))
+    save_model(path, config, config.new_generator().state_dict(), config.new_discriminator().state_dict())
+    return path
+
+
+def decode_encode(clip: Path, out: Path, settings: EncodeSettings) -> float:
+    info = probe(clip)
+    start = time.perf_counter()
+    writer = SegmentWriter(out, info, settings)
+    for frame in decode_segment(clip, plan_segments(info, 1)[0]):
+        writer.write(frame.to_ndarray(format="rgb24"), frame.pts, frame.duration)
+    writer.close()
+    return info.frame_count / (time.perf_counter() - start)
+
+
+def model_alone(clip: Path, spec: EditorSpec, batch_size: int) -> float:
+    info = probe(clip)
+    editor = spec.build()
+    inputs = [prepare_frame(f, info.rotation, editor.image_size, None).model_input
+              for f in decode_segment(clip, plan_segments(info, 1)[0])]  # fmt: skip
+    batches = [torch.from_numpy(np.stack(inputs[i : i + batch_size])) for i in range(0, len(inputs), batch_size)]
+    editor(batches[0])  # warm-up
+    start = time.perf_counter()
+    for batch in batches:
+        editor(batch)
+    return len(inputs) / (time.perf_counter() - start)
+
+
+def whole(clip: Path, out: Path, spec: EditorSpec, settings: EncodeSettings, batch_size: int) -> float:
+    editor = spec.build()
+    out.unlink(missing_ok=True)
+    start = time.perf_counter()
+    summary = edit_video(clip, out, editor, settings, batch_size=batch_size, progress=False)
+    return summary["frames"] / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", type=Path, default=Path(__file__).parent.parent / "examples" / "face.mp4")
+    parser.add_argument("--model", type=Path, help="model file (default: random weights, official size)")
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--expression", default="happy")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    settings = EncodeSettings()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        model = args.model or random_model(folder / "model.safetensors", args.image_size)
+        spec = EditorSpec.from_options(model, None, args.expression, None, args.device)
+        rates = {"decode+encode": 0.0, "model": 0.0, "video": 0.0}
+        for _ in range(args.repeats):
+            rates["decode+encode"] = max(rates["decode+encode"], decode_encode(args.clip, folder / "io.mp4", settings))
+            rates["model"] = max(rates["model"], model_alone(args.clip, spec, args.batch_size))
+            rates["video"] = max(rates["video"], whole(args.clip, folder / "out.mp4", spec, settings,
+                                                       args.batch_size))  # fmt: skip
+    info = probe(args.clip)
+    print(f"clip {args.clip.name}: {info.frame_count} frames {info.width}x{info.height}; model "
+          f"{'random official-size' if not args.model else args.model.name}, {args.image_size} px, "
+          f"batch {args.batch_size}, torch threads {torch.get_num_threads()}")
+    for name, rate in rates.items():
+        print(f"{name:14s} {rate:8.2f} frames/s")
+    slower = min(rates["decode+encode"], rates["model"])
+    print(f"video / decode+encode {rates['video'] / rates['decode+encode']:.2f}; video / model "
+          f"{rates['video'] / rates['model']:.2f}; video / slower of the two {rates['video'] / slower:.2f} "
+          "(goal >= 0.90)")
+
+
+if __name__ == "__main__":
+    main()
