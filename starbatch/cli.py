@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from starbatch import video_command
+from starbatch import train_commands, video_command
 from starbatch.errors import StarbatchError
 
 app = typer.Typer(
@@ -171,6 +171,9 @@ def info(model: Annotated[Path | None, typer.Argument(help="Model file; default 
 
 
 app.command("video")(one_line_errors(video_command.video))
+app.command("make-faces")(one_line_errors(train_commands.make_faces))
+app.command("train")(one_line_errors(train_commands.train))
+app.command("eval")(one_line_errors(train_commands.evaluate))
 
 
 def main() -> None:

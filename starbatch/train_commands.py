@@ -1,0 +1,147 @@
+"""`starbatch make-faces`, `train` and `eval`: thin typed commands over starbatch.train.
+
+No torch or ray at module top: `starbatch --help` must stay instant (DESIGN.md).
+"""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from starbatch.errors import StarbatchError
+
+CLASSIFIER_CACHE = Path.home() / ".cache" / "starbatch"
+Dir = Annotated[Path | None, typer.Option(file_okay=False, show_default=False)]
+
+
+def make_faces(
+    out: Annotated[Path, typer.Argument(help="Folder to create: OUT/celeba and OUT/rafd.",
+                                        file_okay=False)],
+    n: Annotated[int, typer.Option("--n", min=1, help="CelebA-style faces to render.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Same seed, same faces, on any machine.")] = 0,
+    rafd_identities: Annotated[int | None, typer.Option(
+        help="RaFD people, 8 expressions each (default n // 8); a tenth form the test split.",
+        show_default=False)] = None,
+) -> None:
+    """Render a synthetic face set at 128x128 in CelebA's and RaFD's layouts.
+
+    OUT/celeba holds images/ and list_attr_celeba.txt (40 attributes; hair colour, Male and
+    Young are drawn by shape); OUT/rafd holds train/ and test/, one folder per expression.
+
+    Example: starbatch make-faces data/faces --n 2000 --seed 0
+    """
+    from tqdm import tqdm
+
+    from starbatch.train.faces import make_faces as render
+
+    identities = rafd_identities if rafd_identities is not None else max(2, n // 8)
+    with tqdm(total=n + identities, unit="face", desc="faces") as bar:
+        made = render(out, n, seed, identities, progress=bar.update)
+    typer.echo(f"{out}: {made['celeba']} CelebA faces, {made['rafd_identities']} RaFD people "
+               f"x 8 expressions ({made['rafd_test_identities']} held out for test)")
+
+
+def train(
+    out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints, samples, log, "
+                                      "model.safetensors.", file_okay=False)],
+    dataset: Annotated[str, typer.Option(help="celeba, rafd or both (mask vector).")] = "celeba",
+    celeba_dir: Dir = None,
+    rafd_dir: Dir = None,
+    attributes: Annotated[str, typer.Option(help="CelebA attributes, comma-separated.")] =
+        "Black_Hair,Blond_Hair,Brown_Hair,Male,Young",
+    image_size: Annotated[int, typer.Option(help="Training resolution.")] = 128,
+    batch_size: Annotated[int, typer.Option(help="Images per batch, per worker.")] = 16,
+    iters: Annotated[int, typer.Option(help="Iterations (one D update per data set each).")] =
+        200000,
+    decay_iters: Annotated[int, typer.Option(help="lr decays linearly to 0 over the last N.")] =
+        100000,
+    g_conv_dim: Annotated[int, typer.Option(help="G channels after its first conv.")] = 64,
+    d_conv_dim: Annotated[int, typer.Option(help="D channels after its first conv.")] = 64,
+    g_repeat_num: Annotated[int, typer.Option(help="G residual blocks.")] = 6,
+    d_repeat_num: Annotated[int, typer.Option(help="D strided convs (image size must be a "
+                                              "multiple of 2**N).")] = 6,
+    g_lr: Annotated[float, typer.Option(help="G learning rate.")] = 1e-4,
+    d_lr: Annotated[float, typer.Option(help="D learning rate.")] = 1e-4,
+    n_critic: Annotated[int, typer.Option(help="D updates per G update.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of weights, batches and targets.")] = 0,
+    precision: Annotated[str, typer.Option(help="fp32, or bf16 autocast (GPU only).")] = "fp32",
+    sample_every: Annotated[int, typer.Option(help="Write a sample grid every N steps (0: never).")]
+        = 1000,
+    checkpoint_every: Annotated[int, typer.Option(help="Write a checkpoint every N steps.")] = 10000,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in "
+                                         "--out, exactly.")] = False,
+    workers: Annotated[int, typer.Option(help="Ray Train workers (DDP); 0: no Ray.")] = 0,
+    gpus_per_worker: Annotated[float, typer.Option(help="GPUs per Ray worker.")] = 0,
+    address: Annotated[str | None, typer.Option(help="Ray cluster to join (--out must be on "
+                                                "storage every node sees).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (without Ray).")] = "auto",
+) -> None:
+    """Train StarGAN (WGAN-GP, lambda_cls 1, lambda_rec 10, Adam 1e-4) on CelebA, RaFD or both.
+
+    Writes OUT/log.jsonl (every loss), OUT/samples/ (input + one column per domain),
+    OUT/checkpoints/ (resume with --resume) and finally OUT/model.safetensors for `edit`.
+
+    Example: starbatch train --dataset both --celeba-dir data/faces/celeba
+    --rafd-dir data/faces/rafd --image-size 64 --g-conv-dim 32 --d-conv-dim 32
+    --d-repeat-num 5 --iters 20000 --out runs/joint
+    """
+    from starbatch.train.loop import TrainSettings
+
+    settings = TrainSettings(
+        dataset=dataset, out=str(out), celeba_dir=str(celeba_dir) if celeba_dir else None,
+        rafd_dir=str(rafd_dir) if rafd_dir else None,
+        attributes=[a.strip() for a in attributes.split(",") if a.strip()],
+        image_size=image_size, batch_size=batch_size, iters=iters, decay_iters=decay_iters,
+        g_conv_dim=g_conv_dim, d_conv_dim=d_conv_dim, g_repeat_num=g_repeat_num,
+        d_repeat_num=d_repeat_num, g_lr=g_lr, d_lr=d_lr, n_critic=n_critic, seed=seed,
+        precision=precision, sample_every=sample_every, checkpoint_every=checkpoint_every,
+    )
+    settings.validate()
+    if workers > 0:
+        from starbatch.train.distributed import train_with_ray
+
+        summary = train_with_ray(settings, resume, workers, gpus_per_worker, address)
+    else:
+        from starbatch.editing import pick_device
+        from starbatch.train.loop import run
+
+        summary = run(settings, resume=resume, device=str(pick_device(device)))
+    typer.echo(json.dumps(summary))
+
+
+def evaluate(
+    model: Annotated[Path | None, typer.Argument(help="Model file; default as for edit.",
+                                                 show_default=False)] = None,
+    celeba_dir: Dir = None,
+    rafd_dir: Dir = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report here.",
+                                                  dir_okay=False, show_default=False)] = None,
+    classifier_epochs: Annotated[int, typer.Option(help="Epochs of the judging classifier.")] = 30,
+    cache_dir: Annotated[Path, typer.Option(help="Where trained classifiers are kept.")] =
+        CLASSIFIER_CACHE,
+) -> None:
+    """Score a model as the paper does: translations judged by an independent classifier.
+
+    The classifier is trained on the real test images; every test image is translated to every
+    domain of its data set.
+
+    Prints classification error per domain and overall (overall_error, a fraction) and the
+    reconstruction L1.
+
+    Example: starbatch eval runs/joint/model.safetensors --celeba-dir data/faces/celeba
+    --rafd-dir data/faces/rafd --json runs/joint/eval.json
+    """
+    from starbatch.checkpoint import load_model, write_atomically
+    from starbatch.cli import resolve_model
+    from starbatch.train.evaluate import evaluate as run_eval
+
+    path = resolve_model(model)
+    report = run_eval(load_model(path), celeba_dir, rafd_dir, classifier_epochs, cache_dir)
+    report["model"] = str(path)
+    text = json.dumps(report, indent=2)
+    if json_out is not None:
+        if json_out.parent and not json_out.parent.is_dir():
+            raise StarbatchError(f"{json_out}: its folder does not exist")
+        write_atomically(json_out, text.encode())
+    typer.echo(text)

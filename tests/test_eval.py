@@ -1,0 +1,45 @@
+import json
+
+import torch
+from face_trees import TINY, shared_faces
+from starbatch.train.loop import TrainSettings, model_config
+from typer.testing import CliRunner
+
+from starbatch.checkpoint import save_model
+from starbatch.cli import app
+from starbatch.labels import RAFD_EXPRESSIONS
+
+
+def tiny_joint_model(faces, path):
+    settings = TrainSettings(dataset="both", out="unused", celeba_dir=str(faces / "celeba"),
+                             rafd_dir=str(faces / "rafd"), **TINY)
+    config = model_config(settings)
+    torch.manual_seed(0)
+    save_model(path, config, config.new_generator().state_dict(),
+               config.new_discriminator().state_dict())
+    return path
+
+
+def test_eval_reports_error_per_domain_overall_and_reconstruction(tmp_path_factory, tmp_path):
+    faces = shared_faces(tmp_path_factory)
+    model = tiny_joint_model(faces, tmp_path / "tiny.safetensors")
+    args = ["eval", str(model), "--celeba-dir", str(faces / "celeba"), "--rafd-dir",
+            str(faces / "rafd"), "--json", str(tmp_path / "eval.json"), "--classifier-epochs", "2",
+            "--cache-dir", str(tmp_path / "cache")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert 0.0 <= report["overall_error"] <= 1.0
+    assert len(report["per_domain_error"]) == 5 + 8
+    assert f"rafd/{RAFD_EXPRESSIONS[0]}" in report["per_domain_error"]
+    assert report["translations"] == 2 * 5 + 8 * 8  # CelebA 2 test faces, RaFD 8
+    assert report["reconstruction_l1"] > 0 and not report["classifier_cached"]
+    again = CliRunner().invoke(app, args)
+    assert json.loads((tmp_path / "eval.json").read_text())["classifier_cached"], again.output
+
+
+def test_eval_needs_the_folders_of_the_models_data_sets(tmp_path_factory, tmp_path):
+    faces = shared_faces(tmp_path_factory)
+    model = tiny_joint_model(faces, tmp_path / "tiny.safetensors")
+    result = CliRunner().invoke(app, ["eval", str(model), "--celeba-dir", str(faces / "celeba")])
+    assert result.exit_code == 2 and "--rafd-dir" in result.output
