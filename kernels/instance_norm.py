@@ -6,8 +6,9 @@ per (n, c) plane, statistics in fp32 (fp64 for fp64 inputs). The generator needs
 ReLU after most convs, residual add without ReLU for the second norm of a residual block, and
 ReLU with the label border for the first layer (see label_fold.py and DESIGN.md, "The kernels").
 
-`border` is a per-sample (N, C, 7, 7) table: pixel (h, w) gets border[n, c, row(h), col(w)] with
-row(h) = h for the first 3 rows, 6 - (H - 1 - h) for the last 3 and 3 in between (same for col).
+`border` is a per-sample (N, C, 2r+1, 2r+1) table, 7x7 for the first conv: pixel (h, w) gets
+border[n, c, row(h), col(w)] with row(h) = h in the first r rows, 2r - (H - 1 - h) in the last r
+and r in between (the same for columns).
 
 Statistics: each plane is shifted by its first value (exact for nearby values, Sterbenz), each
 tile's mean and M2 are computed two-pass from registers and tiles are merged with Chan's parallel
@@ -20,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from starbatch.kernels.dispatch import tl, triton, use_triton
 
-BORDER_RADIUS = 3  # the first conv is 7x7 with padding 3: 7 row cases x 7 column cases
 MAX_TILE = 4096  # elements of one program's tile in registers
 MIN_PROGRAMS = 256  # split channel tiles until a launch has about this many programs
 
@@ -230,6 +230,10 @@ def _tiles(n: int, c: int, hw: int, channels_last: bool) -> tuple[int, int, int]
     return block_c, block_p, num_warps
 
 
+def _radius(border: torch.Tensor | None) -> int:
+    return border.shape[-1] // 2 if border is not None else 0
+
+
 def _accumulator(x: torch.Tensor):
     return tl.float64 if x.dtype == torch.float64 else tl.float32
 
@@ -259,7 +263,7 @@ def _launch_forward(x, weight, bias, border, residual, eps, relu):
         residual if residual is not None else x, out, mean, rstd,
         c, height, width, eps, *x_strides, *r_strides, *o_strides,
         HAS_BORDER=border is not None, HAS_RESIDUAL=residual is not None, RELU=relu,
-        R=BORDER_RADIUS, ACC=_accumulator(x), ONE_TILE=block_p >= height * width,
+        R=_radius(border), ACC=_accumulator(x), ONE_TILE=block_p >= height * width,
         BLOCK_C=block_c, BLOCK_P=block_p, num_warps=num_warps,
     )
     return out, mean, rstd
@@ -280,13 +284,13 @@ def _launch_backward(grad, x, weight, bias, border, mean, rstd, relu):
         grad, x, weight.contiguous(), bias.contiguous(), border if border is not None else x,
         mean, rstd, dx, partial_dweight, partial_dbias,
         c, height, width, *g_strides, *x_strides, *d_strides,
-        HAS_BORDER=border is not None, RELU=relu, R=BORDER_RADIUS, ACC=_accumulator(x),
+        HAS_BORDER=border is not None, RELU=relu, R=_radius(border), ACC=_accumulator(x),
         ONE_TILE=block_p >= height * width, BLOCK_C=block_c, BLOCK_P=block_p,
         num_warps=num_warps,
     )
     dweight = partial_dweight.sum(0).to(weight.dtype)
     dbias = partial_dbias.sum(0).to(bias.dtype)
-    dborder = sum_border(dx, BORDER_RADIUS).to(border.dtype) if border is not None else None
+    dborder = sum_border(dx, _radius(border)).to(border.dtype) if border is not None else None
     return dx, dweight, dbias, dborder
 
 
@@ -309,12 +313,18 @@ def border_cases(size: int, radius: int, device: torch.device | None = None) -> 
 
 
 def expand_border(border: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(N, C, 2r+1, 2r+1) table -> (N, C, H, W) border term."""
+    """(N, C, 2r+1, 2r+1) table -> (N, C, H, W) border term (slices and concat: on CPU much
+    faster than a gather)."""
     _check_border(border, height, width)
     radius = border.shape[-1] // 2
-    rows = border_cases(height, radius, border.device)
-    cols = border_cases(width, radius, border.device)
-    return border[:, :, rows[:, None], cols[None, :]]
+
+    def widen(table: torch.Tensor, dim: int, size: int) -> torch.Tensor:
+        inside = table.narrow(dim, radius, 1).expand(
+            *[size - 2 * radius if d == dim else s for d, s in enumerate(table.shape)])
+        return torch.cat([table.narrow(dim, 0, radius), inside,
+                          table.narrow(dim, radius + 1, radius)], dim)
+
+    return widen(widen(border, 2, height), 3, width)
 
 
 def sum_border(grad: torch.Tensor, radius: int) -> torch.Tensor:

@@ -7,7 +7,7 @@ strict=True. Layout: see ../shared/DESIGN.md, "The generator and discriminator".
 import torch
 from torch import nn
 
-from starbatch.kernels import concat_labels
+from starbatch.kernels import concat_labels, first_layer, instance_norm, use_triton
 
 
 def _instance_norm(channels: int) -> nn.InstanceNorm2d:
@@ -30,9 +30,30 @@ class ResidualBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.main(x)
 
+    def fused_forward(self, x: torch.Tensor, backend: str = "auto") -> torch.Tensor:
+        """forward() with IN + ReLU and IN + residual add each one fused op."""
+        conv1, norm1, _, conv2, norm2 = self.main
+        h = instance_norm(conv1(x), norm1.weight, norm1.bias, eps=norm1.eps, relu=True,
+                          backend=backend)
+        return instance_norm(conv2(h), norm2.weight, norm2.bias, eps=norm2.eps, residual=x,
+                             backend=backend)
+
 
 class Generator(nn.Module):
-    """G(x, c): images in [-1, 1] and target labels -> translated images in [-1, 1]."""
+    """G(x, c): images in [-1, 1] and target labels -> translated images in [-1, 1].
+
+    forward() runs the fused ops (starbatch.kernels: Triton on CUDA, their PyTorch reference
+    elsewhere); `fused = False` or official_forward() runs the plain official layers.
+    `backend` ("auto", "reference", "triton") is passed to the kernels' dispatcher.
+    `fold_labels`: fold the label planes into the first layer (None: where the Triton kernels run).
+    On the CPU reference the fold changes the output by fp32 rounding only, yet that reaches
+    ~1.5e-5 at conv_dim 64: as much as the official fp32 path's own error, see
+    tests/test_generator_fused.py; so by default the CPU output stays the official one exactly.
+    """
+
+    fused: bool = True
+    backend: str = "auto"
+    fold_labels: bool | None = None
 
     def __init__(self, conv_dim: int = 64, c_dim: int = 5, repeat_num: int = 6):
         super().__init__()
@@ -57,7 +78,27 @@ class Generator(nn.Module):
         use_instance_statistics(self)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return self.main(concat_labels(x, c))
+        if not self.fused:
+            return official_forward(self, x, c)
+        conv, norm = self.main[0], self.main[1]
+        # the label planes folded into the first layer: kernels/label_fold.py
+        fold = self.fold_labels if self.fold_labels is not None else use_triton(x, self.backend)
+        h = first_layer(x, c, conv.weight, norm.weight, norm.bias, eps=norm.eps,
+                        backend=self.backend, fold=fold)
+        for layer in self.main[3:-2]:  # down-sampling, residual blocks, up-sampling
+            if isinstance(layer, ResidualBlock):
+                h = layer.fused_forward(h, self.backend)
+            elif isinstance(layer, nn.InstanceNorm2d):  # always followed by a ReLU: fused here
+                h = instance_norm(h, layer.weight, layer.bias, eps=layer.eps, relu=True,
+                                  backend=self.backend)
+            elif not isinstance(layer, nn.ReLU):
+                h = layer(h)
+        return torch.tanh(self.main[-2](h))
+
+
+def official_forward(generator: Generator, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """The official StarGAN forward: labels tiled and concatenated, then the layers one by one."""
+    return generator.main(concat_labels(x, c))
 
 
 class Discriminator(nn.Module):
