@@ -21,7 +21,6 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import official_stargan as official  # noqa: E402
-
 from starbatch.checkpoint import ModelConfig, load_model, save_model  # noqa: E402
 from starbatch.edit_run import edit_photos  # noqa: E402
 from starbatch.editing import Editor  # noqa: E402

@@ -60,8 +60,9 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("benchmarks/kernels.py needs a CUDA GPU: no results without one.")
-    from starbatch.kernels import instance_norm
     from triton.testing import do_bench
+
+    from starbatch.kernels import instance_norm
 
     dtype = DTYPES[args.dtype]
     peak = args.peak_gbs or peak_bandwidth_gbs()

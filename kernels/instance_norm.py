@@ -19,6 +19,7 @@ Order: Triton kernels, launchers, PyTorch reference, custom ops, dispatcher.
 
 import torch
 import torch.nn.functional as F
+
 from starbatch.kernels.dispatch import tl, triton, use_triton
 
 MAX_TILE = 4096  # elements of one program's tile in registers

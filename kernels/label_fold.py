@@ -16,6 +16,7 @@ No Triton kernel of its own: the table is tiny and the add lives in the instance
 
 import torch
 import torch.nn.functional as F
+
 from starbatch.kernels.instance_norm import instance_norm
 
 

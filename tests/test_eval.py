@@ -1,13 +1,13 @@
 import json
 
 import torch
-from face_trees import TINY, shared_faces
-from starbatch.train.loop import TrainSettings, model_config
 from typer.testing import CliRunner
 
+from face_trees import TINY, shared_faces
 from starbatch.checkpoint import save_model
 from starbatch.cli import app
 from starbatch.labels import RAFD_EXPRESSIONS
+from starbatch.train.loop import TrainSettings, model_config
 
 
 def tiny_joint_model(faces, path):

@@ -1,9 +1,9 @@
 import numpy as np
-from face_trees import shared_faces
 from PIL import Image
-from starbatch.train.faces import celeba_face, make_faces, rafd_face
 
+from face_trees import shared_faces
 from starbatch.labels import CELEBA_ATTRIBUTES, CELEBA_DEFAULT, RAFD_EXPRESSIONS
+from starbatch.train.faces import celeba_face, make_faces, rafd_face
 
 
 def test_make_faces_writes_celeba_and_rafd_layouts(tmp_path_factory):

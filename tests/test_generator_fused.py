@@ -7,11 +7,11 @@ channels moves it by ~1.3e-5. So the fold (a different fp32 rounding of the same
 close to the exact (fp64) result as the official fp32 path is.
 """
 
-import official_stargan as official
 import pytest
 import torch
-from factories import face_like
 
+import official_stargan as official
+from factories import face_like
 from starbatch.model import Generator, load_weights, official_forward
 
 

@@ -5,6 +5,7 @@ Shapes are small on purpose: the interpreter costs milliseconds per program.
 
 import pytest
 import torch
+
 from starbatch.kernels import instance_norm, instance_norm_reference
 from starbatch.kernels.instance_norm import MAX_TILE, instance_norm_backward_op, instance_norm_op
 

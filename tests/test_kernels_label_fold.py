@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+
 from starbatch.kernels import concat_labels, first_layer, label_border_table
 from starbatch.kernels.instance_norm import border_cases, expand_border, sum_border
 

@@ -5,14 +5,14 @@ import os
 import av
 import numpy as np
 import pytest
-from factories import face_like, random_model
 from PIL import Image
-from video_helpers import audio_packets, frame_times, make_clip, stream_facts
 
+from factories import face_like, random_model
 from starbatch.edit_run import edit_photos
 from starbatch.editing import EditorSpec
 from starbatch.video import EncodeSettings, probe
 from starbatch.video_edit import edit_video
+from video_helpers import audio_packets, frame_times, make_clip, stream_facts
 
 ray = pytest.importorskip("ray")
 

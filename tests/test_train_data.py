@@ -1,10 +1,10 @@
 import pytest
 import torch
-from face_trees import shared_faces
-from starbatch.train.data import BatchStream, celeba_splits, rafd_split, read_attribute_file
 
+from face_trees import shared_faces
 from starbatch.errors import StarbatchError
 from starbatch.labels import CELEBA_DEFAULT, RAFD_EXPRESSIONS
+from starbatch.train.data import BatchStream, celeba_splits, rafd_split, read_attribute_file
 
 
 def test_celeba_tree_parses_into_train_and_test(tmp_path_factory):

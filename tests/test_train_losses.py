@@ -1,6 +1,7 @@
 import math
 
 import torch
+
 from starbatch.train import losses
 from starbatch.train.loop import learning_rate
 

@@ -2,10 +2,10 @@ import os
 
 import pytest
 import torch
-from face_trees import TINY, shared_faces
-from starbatch.train.state import latest_checkpoint, load_checkpoint
 
+from face_trees import TINY, shared_faces
 from starbatch.checkpoint import load_model
+from starbatch.train.state import latest_checkpoint, load_checkpoint
 
 ray = pytest.importorskip("ray")
 

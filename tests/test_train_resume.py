@@ -2,11 +2,11 @@ import json
 
 import pytest
 import torch
-from face_trees import TINY, shared_faces
-from starbatch.train.loop import TrainSettings, run
 
+from face_trees import TINY, shared_faces
 from starbatch.checkpoint import load_model, read_file
 from starbatch.errors import StarbatchError
+from starbatch.train.loop import TrainSettings, run
 
 
 def settings(faces, out, **changes):

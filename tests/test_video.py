@@ -4,14 +4,14 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from factories import random_model
 from typer.testing import CliRunner
-from video_helpers import audio_packets, frame_times, make_clip, stream_facts
 
+from factories import random_model
 from starbatch.cli import app
 from starbatch.editing import Editor, EditorSpec
 from starbatch.video import probe
 from starbatch.video_edit import edit_video
+from video_helpers import audio_packets, frame_times, make_clip, stream_facts
 
 CLIPS = {
     "cfr with audio": dict(audio_seconds=0.5),

@@ -21,8 +21,9 @@ def worker_loop(config: dict) -> None:
     import ray.train.torch
     import torch
     import torch.distributed as dist
-    from starbatch.train.loop import run
     from torch.nn.parallel import DistributedDataParallel
+
+    from starbatch.train.loop import run
 
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()

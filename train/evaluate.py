@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from starbatch.train.data import ImageSet, celeba_splits, rafd_split
-from starbatch.train.losses import classification
-from starbatch.train.samples import domain_targets
 from torch import nn
 
 from starbatch.checkpoint import LoadedModel
 from starbatch.errors import StarbatchError
 from starbatch.labels import BINARY, LabelSet, LabelSpace
+from starbatch.train.data import ImageSet, celeba_splits, rafd_split
+from starbatch.train.losses import classification
+from starbatch.train.samples import domain_targets
 
 CLASSIFIER_VERSION = 1
 

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from starbatch.train import losses, state
-from starbatch.train.data import BatchStream, ImageSet, celeba_splits, fixed_batch, rafd_split
-from starbatch.train.samples import sample_grid, save_grid
 
 from starbatch.checkpoint import ModelConfig, save_model, write_atomically
 from starbatch.errors import StarbatchError
 from starbatch.labels import BINARY, CELEBA_DEFAULT, LabelSet, label_space_for
 from starbatch.model import load_weights, use_instance_statistics
+from starbatch.train import losses, state
+from starbatch.train.data import BatchStream, ImageSet, celeba_splits, fixed_batch, rafd_split
+from starbatch.train.samples import sample_grid, save_grid
 
 LOG_NAME = "log.jsonl"
 MODEL_NAME = "model.safetensors"
