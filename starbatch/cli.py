@@ -72,7 +72,9 @@ def edit(
         "Default: estimated by the model's classifier.")] = None,
     model: ModelOption = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; mirrors the input tree.")] = Path("edited"),
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per model batch.")] = 16,
+    batch_size: Annotated[int | None, typer.Option(
+        min=1, help="Images per model batch (default 8 on CPU, where small batches stay in cache; 32 on GPU).",
+        show_default=False)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16.")] = "auto",
     crop_only: Annotated[bool, typer.Option(help="Write the model-size crop (PNG) instead of pasting back.")] = False,
@@ -96,6 +98,8 @@ def edit(
     torch_device = pick_device(device)
     if precision == "auto":
         precision = "bf16" if torch_device.type == "cuda" else "fp32"
+    if batch_size is None:  # measured: benchmarks/results/edit_cpu.md
+        batch_size = 32 if torch_device.type == "cuda" else 8
     loaded = load_model(resolve_model(model), torch_device)
     space = loaded.config.labels
     passes = plan_passes(space, to, expression)
