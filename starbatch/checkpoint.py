@@ -103,13 +103,23 @@ def save_model(
 
 def read_file(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     """All tensors and metadata of a safetensors file, with one-line errors."""
+    return _read(path, with_tensors=True)
+
+
+def read_header(path: Path) -> tuple[dict[str, str], list[str]]:
+    """Metadata and tensor names only: no tensor data is read."""
+    metadata, tensors = _read(path, with_tensors=False)
+    return metadata, list(tensors)
+
+
+def _read(path: Path, with_tensors: bool) -> tuple[dict[str, str], dict]:
     path = Path(path)
     if not path.is_file():
         raise StarbatchError(f"{path}: no such model file")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            tensors = {key: handle.get_tensor(key) if with_tensors else None for key in handle.keys()}
     except (SafetensorError, OSError, ValueError) as error:
         hint = " (an official .ckpt? import it with `starbatch convert`)" if path.suffix in (
             ".ckpt", ".pt", ".pth") else ""
@@ -118,11 +128,11 @@ def read_file(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
 
 
 def read_config(path: Path) -> ModelConfig:
-    metadata, _ = read_file(path)
-    return _config_from(path, metadata)
+    metadata, _ = read_header(path)
+    return config_from_metadata(path, metadata)
 
 
-def _config_from(path: Path, metadata: dict[str, str]) -> ModelConfig:
+def config_from_metadata(path: Path, metadata: dict[str, str]) -> ModelConfig:
     if METADATA_KEY not in metadata:
         raise StarbatchError(f"{path}: safetensors file without starbatch metadata; "
                              "import official checkpoints with `starbatch convert`")
@@ -154,7 +164,7 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Load G (and D when the file carries it) ready for inference on `device`."""
     path = Path(path)
     metadata, tensors = read_file(path)
-    config = _config_from(path, metadata)
+    config = config_from_metadata(path, metadata)
     generator = config.new_generator()
     _load_strict(path, generator, _prefixed(tensors, "generator."), "generator")
     discriminator = None

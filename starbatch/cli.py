@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from starbatch import train_commands, video_command
+from starbatch.cli_options import DeviceOption, ExpressionOption, ModelOption, PrecisionOption, ToOption
 from starbatch.errors import StarbatchError
 
 app = typer.Typer(
@@ -52,11 +53,6 @@ def resolve_model(model: Path | None) -> Path:
     )
 
 
-ModelOption = Annotated[
-    Path | None,
-    typer.Option("--model", "-m", envvar="STARBATCH_MODEL", show_envvar=True,
-                 help="Model file (.safetensors).", show_default=False),
-]  # fmt: skip
 
 
 @app.command()
@@ -64,9 +60,8 @@ ModelOption = Annotated[
 def edit(
     inputs: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).",
                                                  show_default=False)],
-    to: Annotated[str | None, typer.Option(
-        "--to", help="Labels to set, comma-separated: Black_Hair,Young. Clear one with Male=0.")] = None,
-    expression: Annotated[str | None, typer.Option(help="Expression to give (RaFD models): happy.")] = None,
+    to: ToOption = None,
+    expression: ExpressionOption = None,
     source: Annotated[str | None, typer.Option(
         "--from", help="The photos' current labels (Blond_Hair,Young); others count as 0. "
         "Default: estimated by the model's classifier.")] = None,
@@ -75,8 +70,8 @@ def edit(
     batch_size: Annotated[int | None, typer.Option(
         min=1, help="Images per model batch (default 8 on CPU, where small batches stay in cache; 32 on GPU).",
         show_default=False)] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16.")] = "auto",
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = "auto",
     crop_only: Annotated[bool, typer.Option(help="Write the model-size crop (PNG) instead of pasting back.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist.")] = False,
     report: Annotated[Path | None, typer.Option(help="Write a JSON report of every file.")] = None,
@@ -155,13 +150,13 @@ def info(model: Annotated[Path | None, typer.Argument(help="Model file; default 
 
     Example: starbatch info celeba.safetensors
     """
-    from starbatch.checkpoint import read_config, read_file
+    from starbatch.checkpoint import config_from_metadata, read_header
 
     path = resolve_model(model or (Path(os.environ["STARBATCH_MODEL"])
                                    if os.environ.get("STARBATCH_MODEL") else None))
-    config = read_config(path)
-    _, tensors = read_file(path)
-    has_d = any(k.startswith("discriminator.") for k in tensors)
+    metadata, names = read_header(path)  # one read of the header; no weights needed
+    config = config_from_metadata(path, metadata)
+    has_d = any(k.startswith("discriminator.") for k in names)
     typer.echo(f"model        {path}")
     typer.echo(f"architecture {config.architecture} (format v{config.version})")
     typer.echo(f"image size   {config.image_size}")

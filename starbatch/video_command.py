@@ -11,20 +11,18 @@ from typing import Annotated
 
 import typer
 
+from starbatch.cli_options import DeviceOption, ExpressionOption, ModelOption, PrecisionOption, ToOption
 from starbatch.errors import StarbatchError
 
 
 def video(
     source: Annotated[Path, typer.Argument(help="Video file (mp4, mov, mkv, webm...).", show_default=False)],
-    to: Annotated[str | None, typer.Option(
-        "--to", help="Labels to set, comma-separated: Black_Hair,Young. Clear one with Male=0.")] = None,
-    expression: Annotated[str | None, typer.Option(help="Expression to give (RaFD models): happy.")] = None,
+    to: ToOption = None,
+    expression: ExpressionOption = None,
     source_labels: Annotated[str | None, typer.Option(
         "--from", help="The person's current labels (Blond_Hair,Young); others count as 0. "
         "Default: estimated once per clip by the model's classifier over 8 spread frames.")] = None,
-    model: Annotated[Path | None, typer.Option(
-        "--model", "-m", envvar="STARBATCH_MODEL", show_envvar=True, help="Model file (.safetensors).",
-        show_default=False)] = None,
+    model: ModelOption = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output file; its extension picks the container. Default: NAME_edited.EXT "
         "beside the input.", show_default=False)] = None,
@@ -34,8 +32,8 @@ def video(
     preset: Annotated[str | None, typer.Option(help="x264/x265 speed preset (ultrafast ... veryslow).",
                                                show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Frames per model batch.")] = 8,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16.")] = "auto",
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = "auto",
     workers: Annotated[int | None, typer.Option(
         min=1, help="Edit keyframe-aligned segments in N Ray workers (one GPU each where CUDA is).",
         show_default=False)] = None,

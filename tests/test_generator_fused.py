@@ -39,25 +39,12 @@ def test_cpu_default_is_the_official_output_bit_for_bit():
         assert torch.equal(ours(x, c), reference(x, c))
 
 
-@pytest.mark.parametrize("c_dim", [5, 15])
-def test_label_fold_on_the_reference_path_is_as_exact_as_official_fp32(c_dim):
-    # 1e-5 against the official fp32 output is not met here (1.05e-5, 1.13e-5 measured): that
-    # output is itself ~1e-5 from exact, so both are held to the exact (fp64) result instead
-    _, ours = generator_pair(8, c_dim)
-    x, c = photos(2, 32), labels(2, c_dim)
-    with torch.no_grad():
-        official_fp32 = official_forward(ours, x, c)
-        ours.fold_labels = True
-        fused_fp32 = ours(x, c)
-        exact = official_forward(ours.double(), x.double(), c.double())
-    fused_error = (fused_fp32.double() - exact).abs().max().item()
-    assert fused_error <= 1e-5
-    assert fused_error <= (official_fp32.double() - exact).abs().max().item()
-
-
-def test_label_fold_at_conv_dim_64_is_as_exact_as_the_official_path():
-    _, ours = generator_pair(64, repeat_num=6)
-    x, c = photos(2, 128), labels(2)
+@pytest.mark.parametrize("conv_dim, c_dim, repeat_num, size", [(8, 5, 2, 32), (8, 15, 2, 32), (64, 5, 6, 128)])
+def test_label_fold_on_the_reference_path_is_as_exact_as_official_fp32(conv_dim, c_dim, repeat_num, size):
+    # 1e-5 against the official fp32 output is not met (1.05e-5 to 1.5e-5 measured): that output
+    # is itself ~1e-5 from exact, so both are held to the exact (fp64) result instead
+    _, ours = generator_pair(conv_dim, c_dim, repeat_num)
+    x, c = photos(2, size), labels(2, c_dim)
     with torch.no_grad():
         official_fp32 = official_forward(ours, x, c)
         ours.fold_labels = True

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from starbatch.checkpoint import ModelConfig, _config_from, _prefixed, read_file, save_model
+from starbatch.checkpoint import ModelConfig, _prefixed, config_from_metadata, read_file, save_model
 from starbatch.errors import StarbatchError
 
 CHECKPOINT_DIR = "checkpoints"
@@ -100,7 +100,7 @@ def load_checkpoint(path: Path) -> TrainingState:
     metadata, tensors = read_file(path)
     if "train.step" not in metadata:
         raise StarbatchError(f"{path}: a model file, not a training checkpoint (no optimizer state)")
-    config = _config_from(path, metadata)
+    config = config_from_metadata(path, metadata)
     optimizers = {key.removeprefix("optimizer."): unflatten_optimizer(
         key.removeprefix("optimizer."), tensors, value)
         for key, value in metadata.items() if key.startswith("optimizer.")}

@@ -1,0 +1,15 @@
+"""Options shared by `edit` and `video`, declared once so their names and help stay the same."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ToOption = Annotated[str | None, typer.Option(
+    "--to", help="Labels to set, comma-separated: Black_Hair,Young. Clear one with Male=0.")]
+ExpressionOption = Annotated[str | None, typer.Option(help="Expression to give (RaFD models): happy.")]
+ModelOption = Annotated[Path | None, typer.Option(
+    "--model", "-m", envvar="STARBATCH_MODEL", show_envvar=True, help="Model file (.safetensors).",
+    show_default=False)]
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+PrecisionOption = Annotated[str, typer.Option(help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16.")]
