@@ -123,14 +123,15 @@ def evaluate(
 ) -> None:
     """Score a model as the paper does: translations judged by an independent classifier.
 
-    The classifier is trained on the real test images; every test image is translated to every
-    domain of its data set.
+    The classifier is trained on the real images of the training split; every test image is
+    translated to every domain of its data set. Use faces the model never saw: make a fresh set
+    with another seed.
 
-    Prints classification error per domain and overall (overall_error, a fraction) and the
-    reconstruction L1.
+    Prints classification error per domain and overall (overall_error, a fraction), the
+    classifier's own error on the real test images and the reconstruction L1.
 
-    Example: starbatch eval runs/joint/model.safetensors --celeba-dir data/faces/celeba
-    --rafd-dir data/faces/rafd --json runs/joint/eval.json
+    Example: starbatch make-faces heldout --n 2000 --seed 4242 && starbatch eval
+    --celeba-dir heldout/celeba --rafd-dir heldout/rafd --json eval.json
     """
     from starbatch.checkpoint import load_model, write_atomically
     from starbatch.cli import resolve_model

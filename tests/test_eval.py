@@ -6,7 +6,8 @@ from typer.testing import CliRunner
 from face_trees import TINY, shared_faces
 from starbatch.checkpoint import save_model
 from starbatch.cli import app
-from starbatch.labels import RAFD_EXPRESSIONS
+from starbatch.labels import CELEBA_DEFAULT, RAFD_EXPRESSIONS
+from starbatch.train.data import celeba_splits, rafd_split
 from starbatch.train.loop import TrainSettings, model_config
 
 
@@ -34,6 +35,13 @@ def test_eval_reports_error_per_domain_overall_and_reconstruction(tmp_path_facto
     assert f"rafd/{RAFD_EXPRESSIONS[0]}" in report["per_domain_error"]
     assert report["translations"] == 2 * 5 + 8 * 8  # CelebA 2 test faces, RaFD 8
     assert report["reconstruction_l1"] > 0 and not report["classifier_cached"]
+    # the paper's protocol: the judge learns from the training split and is checked on the test
+    # split, whose images it never saw
+    train, test = celeba_splits(faces / "celeba", CELEBA_DEFAULT)
+    rafd_train = rafd_split(faces / "rafd", "train")
+    assert report["classifier_training_images"] == {"celeba": len(train), "rafd": len(rafd_train)}
+    assert report["test_images"] == {"celeba": len(test), "rafd": 8}
+    assert 0.0 <= report["classifier_error_on_real_test_images"] <= 1.0
     again = CliRunner().invoke(app, args)
     assert json.loads((tmp_path / "eval.json").read_text())["classifier_cached"], again.output
 
