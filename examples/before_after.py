@@ -1,25 +1,33 @@
-"""The README's before/after grid: each example photo, then one column per edit, made with the
-same batch function as `starbatch edit` (centre crop at model size, like --crop-only).
+"""The README's before/after grid: each example photo, then one column per edit.
+
+Every column is what `starbatch edit` writes (the same command a user runs, full size, the edit
+pasted back as a residual), so the grid shows the product, not a model-size crop.
 
     python examples/before_after.py [--model M] [-o examples/before_after.png]
 """
 
 import argparse
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
-import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
-from starbatch.checkpoint import load_model
+from starbatch.checkpoint import read_config
 from starbatch.cli import BUNDLED_MODEL
-from starbatch.editing import Editor, face_box, model_input, to_uint8
-from starbatch.images import read_photo
-from starbatch.labels import plan_passes
 
 HERE = Path(__file__).resolve().parent
-EDITS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male=0", "Male", "Young=0", "happy", "sad", "surprised", "angry"]
+EDITS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young", "happy", "surprised", "sad"]
 TILE = 128
+
+
+def edit_all(model: Path, photos: Path, edit: str, out: Path) -> None:
+    expressions = read_config(model).labels.by_name("rafd").labels
+    option = ["--expression", edit] if edit in expressions else ["--to", edit]
+    command = [sys.executable, "-m", "starbatch", "edit", str(photos), *option, "--model", str(model),
+               "-o", str(out)]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
 def main() -> None:
@@ -28,26 +36,22 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=HERE / "photos")
     parser.add_argument("-o", "--output", type=Path, default=HERE / "before_after.png")
     args = parser.parse_args()
-    model = load_model(args.model)
-    size = model.config.image_size
     photos = sorted(args.photos.glob("*.jpg"))
-    inputs = []
-    for path in photos:
-        photo = read_photo(path)
-        inputs.append(model_input(photo, face_box(*photo.size), size))
-    batch = torch.from_numpy(np.stack(inputs))
-    columns = [to_uint8(batch)]
-    for edit in EDITS:
-        to, expression = (None, edit) if edit in model.config.labels.by_name("rafd").labels else (edit, None)
-        editor = Editor(model, plan_passes(model.config.labels, to, expression), device="cpu")
-        columns.append(to_uint8(editor(batch)))
-    header = 18
-    grid = Image.new("RGB", (TILE * len(columns), header + TILE * len(photos)), "white")
-    draw = ImageDraw.Draw(grid)
-    for col, (title, pictures) in enumerate(zip(["input", *EDITS], columns, strict=True)):
-        draw.text((col * TILE + 4, 3), title, fill="black")
-        for row, picture in enumerate(pictures):
-            grid.paste(Image.fromarray(picture).resize((TILE, TILE), Image.BICUBIC), (col * TILE, header + row * TILE))
+    with tempfile.TemporaryDirectory() as scratch:
+        columns = [("input", photos)]
+        for edit in EDITS:
+            out = Path(scratch) / edit
+            edit_all(args.model, args.photos, edit, out)
+            columns.append((edit, [out / p.name for p in photos]))
+        header = 18
+        grid = Image.new("RGB", (TILE * len(columns), header + TILE * len(photos)), "white")
+        draw = ImageDraw.Draw(grid)
+        for col, (title, paths) in enumerate(columns):
+            draw.text((col * TILE + 4, 3), title, fill="black")
+            for row, path in enumerate(paths):
+                with Image.open(path) as picture:
+                    tile = picture.convert("RGB").resize((TILE, TILE), Image.LANCZOS)
+                grid.paste(tile, (col * TILE, header + row * TILE))
     grid.save(args.output, optimize=True)
     print(f"wrote {args.output} ({len(photos)} photos x {len(EDITS)} edits) with {args.model}")
 
