@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from starbatch import train_commands, video_command
-from starbatch.cli_options import DeviceOption, ExpressionOption, ModelOption, PrecisionOption, ToOption
+from starbatch.cli_options import DeviceOption, ExpressionOption, FacesOption, ModelOption, PrecisionOption, ToOption
 from starbatch.errors import StarbatchError
 
 app = typer.Typer(
@@ -72,7 +72,9 @@ def edit(
         show_default=False)] = None,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
-    crop_only: Annotated[bool, typer.Option(help="Write the model-size crop (PNG) instead of pasting back.")] = False,
+    faces: FacesOption = "detect",  # typer hands it over as Faces.detect
+    crop_only: Annotated[bool, typer.Option(help="Write the model-size crop (PNG) instead of pasting back; with "
+                                            "--faces detect, the largest face's crop.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist.")] = False,
     report: Annotated[Path | None, typer.Option(help="Write a JSON report of every file.")] = None,
     max_pixels: Annotated[int, typer.Option(help="Refuse larger images (decompression bomb guard).")] = 89_478_485,
@@ -108,7 +110,7 @@ def edit(
         spec = EditorSpec(loaded.path, tuple(passes), source_labels, device, precision)
         engine["run"] = RayEngine(spec, workers, address).run_edit
     summary = edit_photos(inputs, out, editor, batch_size=batch_size, crop_only=crop_only,
-                          overwrite=overwrite, max_pixels=max_pixels, **engine)
+                          overwrite=overwrite, max_pixels=max_pixels, faces=faces.value, **engine)
     if report:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(summary, indent=2) + "\n")

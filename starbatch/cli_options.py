@@ -1,5 +1,6 @@
 """Options shared by `edit` and `video`, declared once so their names and help stay the same."""
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,3 +14,13 @@ ModelOption = Annotated[Path | None, typer.Option(
     show_default=False)]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 PrecisionOption = Annotated[str, typer.Option(help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16.")]
+
+
+class Faces(str, Enum):
+    detect = "detect"
+    center = "center"
+
+
+FacesOption = Annotated[Faces, typer.Option(
+    help="detect: edit every face found (OpenCV Haar cascade, frontal faces at least 1/8 of the shorter "
+    "side); a photo with none fails, naming the file. center: edit the central square, as before detection.")]

@@ -13,10 +13,11 @@ from starbatch.jobs import plan_jobs
 
 def edit_photos(inputs: list[Path], out_dir: Path, editor: Editor, batch_size: int = 16,
                 crop_only: bool = False, overwrite: bool = False,
-                max_pixels: int = 89_478_485, run=run_edit) -> dict:
+                max_pixels: int = 89_478_485, run=run_edit, faces: str = "detect") -> dict:
     """Edit every image under `inputs`; returns the report (also the source of the summary).
 
     `run` is the engine: `engine.run_edit` in-process, or `RayEngine.run_edit` (same arguments).
+    `faces`: "detect" (every face found; a photo with none fails) or "center" (the central square).
     """
     start = time.perf_counter()
     plan = plan_jobs(inputs, out_dir, overwrite, crop_only)
@@ -39,7 +40,7 @@ def edit_photos(inputs: list[Path], out_dir: Path, editor: Editor, batch_size: i
             progress.write(f"failed  {outcome.job.source}: {outcome.error}", file=sys.stderr)
         progress.update(1)
 
-    outcomes = run(plan.jobs, editor, batch_size, crop_only, max_pixels, on_outcome=show)
+    outcomes = run(plan.jobs, editor, batch_size, crop_only, max_pixels, on_outcome=show, faces=faces)
     progress.close()
     seconds = time.perf_counter() - start
     for outcome in outcomes:
@@ -53,6 +54,7 @@ def edit_photos(inputs: list[Path], out_dir: Path, editor: Editor, batch_size: i
     summary = {
         "model": str(editor.model.path),
         "output_folder": str(out_dir),
+        "faces": faces,
         "edited": edited,
         "skipped": len(plan.skipped),
         "failed": len(failures),

@@ -1,8 +1,8 @@
 """The batch function shared by every engine: prepare a photo, run G on a batch, paste the edit back.
 
-Data flow (DESIGN.md, "Data flow of edit"): the central square (until face alignment exists) is
-resized to the model size; G's change is pasted back as an upsampled residual so untouched
-detail keeps its full resolution.
+Data flow (DESIGN.md, "Data flow of edit"): each face's crop (face_detection.py; the central
+square with --faces center) is resized to the model size; G's change is pasted back as an
+upsampled residual so untouched detail keeps its full resolution.
 """
 
 from dataclasses import dataclass
@@ -15,23 +15,11 @@ from PIL import Image
 
 from starbatch.checkpoint import LoadedModel, load_model, read_config
 from starbatch.errors import StarbatchError
+from starbatch.face_detection import FaceBox
 from starbatch.images import Photo
 from starbatch.labels import BINARY, EditPass, plan_passes, source_from_text, target_part
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-@dataclass(frozen=True)
-class FaceBox:
-    left: int
-    top: int
-    side: int
-
-
-def face_box(width: int, height: int) -> FaceBox:
-    """The region the model sees: the central square, until face alignment exists."""
-    side = min(width, height)
-    return FaceBox((width - side) // 2, (height - side) // 2, side)
 
 
 def model_input(photo: Photo, box: FaceBox, image_size: int) -> np.ndarray:

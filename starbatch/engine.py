@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from starbatch.checkpoint import write_atomically
-from starbatch.editing import Editor, FaceBox, crop_photo, face_box, model_input, paste_edit
+from starbatch.editing import Editor, crop_photo, model_input, paste_edit
 from starbatch.errors import StarbatchError
+from starbatch.face_detection import NO_FACE, FaceBox, face_boxes
 from starbatch.images import DEFAULT_MAX_PIXELS, Photo, encode_photo, read_photo
 from starbatch.jobs import Job
 
@@ -31,23 +32,32 @@ class Outcome:
 class Prepared:
     job: Job
     photo: Photo
-    box: FaceBox
-    model_input: np.ndarray
+    boxes: list[FaceBox]  # one per face, largest first; each goes through G as its own batch item
+    model_inputs: list[np.ndarray]
 
 
-def prepare(job: Job, image_size: int, max_pixels: int) -> Prepared:
+def prepare(job: Job, image_size: int, max_pixels: int, faces: str = "detect", crop_only: bool = False) -> Prepared:
+    """Decode, find the faces (here, so the in-process and Ray engines share it), make G's inputs."""
     photo = read_photo(job.source, max_pixels)
-    box = face_box(*photo.size)
-    return Prepared(job, photo, box, model_input(photo, box, image_size))
+    boxes = face_boxes(photo.rgb, faces)
+    if not boxes:
+        raise StarbatchError(NO_FACE)
+    if crop_only:
+        boxes = boxes[:1]  # --crop-only writes the largest face's crop
+    return Prepared(job, photo, boxes, [model_input(photo, box, image_size) for box in boxes])
 
 
 def finish(item: Prepared, edited: torch.Tensor, crop_only: bool) -> None:
-    """Compose the full-size result (or the crop), encode, and write it atomically."""
+    """Compose the full-size result (or the crop), encode, and write it atomically.
+
+    `edited` holds G's output for each of the item's boxes, in order."""
     if crop_only:
-        data = encode_photo(crop_photo(edited), "PNG")
+        data = encode_photo(crop_photo(edited[0]), "PNG")
     else:
-        before = torch.from_numpy(item.model_input)
-        data = encode_photo(paste_edit(item.photo, item.box, before, edited))
+        photo = item.photo
+        for box, before, after in zip(item.boxes, item.model_inputs, edited, strict=True):
+            photo = paste_edit(photo, box, torch.from_numpy(before), after)
+        data = encode_photo(photo)
     item.job.output.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(item.job.output, data)
 
@@ -74,8 +84,12 @@ def run_edit(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_outcome: Callable[[Outcome], None] = lambda outcome: None,
     io_threads: int | None = None,
+    faces: str = "detect",
 ) -> list[Outcome]:
-    """Edit every job; a failing file is recorded with its cause and the run goes on."""
+    """Edit every job; a failing file is recorded with its cause and the run goes on.
+
+    `faces`: "detect" edits every face found (a photo with none fails), "center" the central square.
+    """
     io_threads = io_threads or min(4, max(2, os.cpu_count() or 2))
     outcomes: list[Outcome] = []
 
@@ -87,18 +101,24 @@ def run_edit(
     writers = ThreadPoolExecutor(io_threads, thread_name_prefix="starbatch-write")
     pending_writes: deque[tuple[Job, Future]] = deque()
     try:
-        decoded = _decode_ahead(readers, jobs, editor.image_size, max_pixels, 2 * batch_size)
+        def prepare_job(job: Job) -> Prepared:
+            return prepare(job, editor.image_size, max_pixels, faces, crop_only)
+
+        decoded = _decode_ahead(readers, jobs, prepare_job, 2 * batch_size)
         for batch, failures in _batches(decoded, batch_size):
             for job, error in failures:
                 record(Outcome(job, "failed", describe(error)))
             if batch:
                 try:
-                    edited = editor(torch.from_numpy(np.stack([b.model_input for b in batch])))
+                    edited = editor(torch.from_numpy(np.stack([x for b in batch for x in b.model_inputs])))
                 except (RuntimeError, MemoryError) as error:  # e.g. out of GPU memory: name the files, go on
                     for item in batch:
                         record(Outcome(item.job, "failed", f"model failed on this batch: {describe(error)}"))
                     continue
-                for item, result in zip(batch, edited, strict=True):
+                start = 0
+                for item in batch:
+                    result = edited[start : start + len(item.boxes)]
+                    start += len(item.boxes)
                     pending_writes.append((item.job, writers.submit(finish, item, result, crop_only)))
             # Keep a bounded number of encodes in flight: big photos hold a lot of memory.
             while pending_writes and (pending_writes[0][1].done() or
@@ -122,12 +142,12 @@ def _settle(job: Job, future: Future) -> Outcome:
         return Outcome(job, "failed", describe(error))
 
 
-def _decode_ahead(pool: ThreadPoolExecutor, jobs: list[Job], image_size: int, max_pixels: int,
+def _decode_ahead(pool: ThreadPoolExecutor, jobs: list[Job], prepare_job: Callable[[Job], Prepared],
                   window: int) -> Iterator[tuple[Job, Future]]:
     """Yield (job, future) in order, keeping `window` decodes running ahead of the consumer."""
     queue: deque[tuple[Job, Future]] = deque()
     for job in jobs:
-        queue.append((job, pool.submit(prepare, job, image_size, max_pixels)))
+        queue.append((job, pool.submit(prepare_job, job)))
         if len(queue) >= window:
             yield queue.popleft()
     while queue:
@@ -135,15 +155,18 @@ def _decode_ahead(pool: ThreadPoolExecutor, jobs: list[Job], image_size: int, ma
 
 
 def _batches(decoded: Iterator[tuple[Job, Future]], batch_size: int):
-    """Group successfully decoded photos into batches; failures travel alongside."""
+    """Group successfully decoded photos into batches of about `batch_size` crops (a photo's faces
+    stay in one batch); failures travel alongside."""
     batch: list[Prepared] = []
+    crops = 0
     failures: list[tuple[Job, BaseException]] = []
     for job, future in decoded:
         try:
             batch.append(future.result())
+            crops += len(batch[-1].boxes)
         except Exception as error:  # noqa: BLE001 - reported per file
             failures.append((job, error))
-        if len(batch) == batch_size:
+        if crops >= batch_size:
             yield batch, failures
-            batch, failures = [], []
+            batch, crops, failures = [], 0, []
     yield batch, failures

@@ -105,8 +105,7 @@ def face_boxes(rgb: np.ndarray, faces: str = "detect") -> list[FaceBox]:
 
 def detect_faces(rgb: np.ndarray) -> list[Detection]:
     """Frontal faces in an 8- or 16-bit (H, W, 3) RGB array, largest first, one box per face."""
-    import cv2
-
+    cv2 = _opencv()
     height, width = rgb.shape[:2]
     shrink = min(1.0, WORK_SIDE / min(height, width))
     if shrink < 1.0:
@@ -125,16 +124,14 @@ def detect_faces(rgb: np.ndarray) -> list[Detection]:
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
     """8-bit luma (ITU-R 601, as Pillow's "L"); 16-bit photos keep their top 8 bits."""
-    import cv2
-
+    cv2 = _opencv()
     gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     return (gray >> 8).astype(np.uint8) if gray.dtype == np.uint16 else gray
 
 
 def _search(gray: np.ndarray, smallest: int) -> list[tuple[float, float, float]]:
     """Boxes (x, y, side) in `gray`'s pixels, from every level of an octave pyramid."""
-    import cv2
-
+    cv2 = _opencv()
     kernel = np.ones((ERODE, ERODE), np.uint8)
     found, level, scale = [], gray, 1
     low, high = LEVEL_SIZES
@@ -183,6 +180,16 @@ def _confirmed(eroded: np.ndarray, x: int, y: int, side: int) -> bool:
 
 
 _local = threading.local()
+_importing = threading.Lock()
+
+
+def _opencv():
+    """cv2, imported lazily (`starbatch --help` stays light) under a lock: reader threads start
+    detecting at once, and a second thread can see cv2 half-imported (no `cv2.data` yet)."""
+    with _importing:
+        import cv2
+        import cv2.data  # noqa: F401 - the cascade files' folder
+    return cv2
 
 
 def _cascade(name: str):
@@ -190,8 +197,7 @@ def _cascade(name: str):
     promise that one CascadeClassifier is safe to share)."""
     cascades = _local.__dict__.setdefault("cascades", {})
     if name not in cascades:
-        import cv2
-
+        cv2 = _opencv()
         cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)
         if cascade.empty():
             from starbatch.errors import StarbatchError

@@ -25,10 +25,18 @@ from pathlib import Path
 from starbatch.editing import EditorSpec
 from starbatch.engine import Outcome, run_edit
 from starbatch.errors import StarbatchError
+from starbatch.face_detection import FaceBox
 from starbatch.images import DEFAULT_MAX_PIXELS
 from starbatch.jobs import Job
 from starbatch.video import EncodeSettings, Segment, VideoInfo, join, plan_segments, probe
-from starbatch.video_edit import clip_source, edit_segment_to_bytes, needs_clip_source, summarize
+from starbatch.video_edit import (
+    clip_face_box,
+    clip_samples,
+    clip_source,
+    edit_segment_to_bytes,
+    needs_clip_source,
+    summarize,
+)
 
 MAX_ATTEMPTS = 3  # per shard: a shard that kills three workers is reported, not retried forever
 DIE_ONCE_ENV = "STARBATCH_TEST_DIE_ONCE"  # tests: a worker that finds this file deletes it and exits
@@ -44,11 +52,14 @@ class EditWorker:
             torch.set_num_threads(torch_threads)
         self.editor = spec.build()
 
-    def edit_jobs(self, jobs: list[Job], batch_size: int, crop_only: bool, max_pixels: int) -> list[Outcome]:
-        return run_edit(jobs, self.editor, batch_size, crop_only, max_pixels, on_outcome=_die_once_for_tests)
+    def edit_jobs(self, jobs: list[Job], batch_size: int, crop_only: bool, max_pixels: int,
+                  faces: str = "detect") -> list[Outcome]:  # fmt: skip
+        return run_edit(jobs, self.editor, batch_size, crop_only, max_pixels, on_outcome=_die_once_for_tests,
+                        faces=faces)  # fmt: skip
 
-    def edit_segment(self, info: VideoInfo, segment: Segment, settings: EncodeSettings, batch_size: int) -> bytes:
-        data = edit_segment_to_bytes(info, segment, self.editor, settings, batch_size)
+    def edit_segment(self, info: VideoInfo, segment: Segment, settings: EncodeSettings, batch_size: int,
+                     box: FaceBox | None = None) -> bytes:  # fmt: skip
+        data = edit_segment_to_bytes(info, segment, self.editor, settings, batch_size, box)
         _die_once_for_tests(None)
         return data
 
@@ -140,7 +151,7 @@ class RayEngine:
 
     def run_edit(self, jobs: list[Job], editor=None, batch_size: int = 16, crop_only: bool = False,
                  max_pixels: int = DEFAULT_MAX_PIXELS, on_outcome: Callable[[Outcome], None] = lambda o: None,
-                 ) -> list[Outcome]:  # fmt: skip
+                 faces: str = "detect") -> list[Outcome]:  # fmt: skip
         """`engine.run_edit` over the pool: the same arguments and outcomes (the editor is unused)."""
         started_ns = time.time_ns()
         size = max(1, min(4 * batch_size, math.ceil(len(jobs) / max(1, self.workers))))
@@ -153,7 +164,7 @@ class RayEngine:
             done = [job for job in shard if _written_since(job.output, started_ns)]
             outcomes.extend(record(Outcome(job, "edited")) for job in done)
             todo = [job for job in shard if job not in done]
-            return actor.edit_jobs.remote(todo, batch_size, crop_only, max_pixels)
+            return actor.edit_jobs.remote(todo, batch_size, crop_only, max_pixels, faces)
 
         def record(outcome: Outcome) -> Outcome:
             on_outcome(outcome)
@@ -172,21 +183,26 @@ def _written_since(path: Path, started_ns: int) -> bool:
 
 def edit_video_ray(source: Path, output: Path, spec: EditorSpec, settings: EncodeSettings,
                    workers: int | None = None, address: str | None = None, batch_size: int = 8,
-                   progress: bool = True) -> dict:  # fmt: skip
-    """`starbatch video` on Ray: keyframe-aligned segments edited in parallel, joined in order."""
+                   progress: bool = True, faces: str = "detect") -> dict:  # fmt: skip
+    """`starbatch video` on Ray: keyframe-aligned segments edited in parallel, joined in order.
+
+    The crop and the source labels are fixed once on the driver, so every segment uses the same."""
     from tqdm import tqdm
 
     start = time.perf_counter()
     info = probe(source)
     driver_editor = spec.build("cpu")
-    if needs_clip_source(driver_editor):
-        spec = replace(spec, source=clip_source(driver_editor, info))  # fixed once for every segment
+    needs_source = needs_clip_source(driver_editor)
+    samples = clip_samples(info) if faces == "detect" or needs_source else []
+    box = clip_face_box(info, samples) if faces == "detect" else None
+    if needs_source:
+        spec = replace(spec, source=clip_source(driver_editor, info, samples, box))
     engine = RayEngine(spec, workers, address)
     segments = plan_segments(info, 2 * engine.workers)
     bar = tqdm(total=info.frame_count, unit="frame", desc=info.path.name, dynamic_ncols=True, disable=not progress)
 
     def call(actor, segment: Segment):
-        return actor.edit_segment.remote(info, segment, settings, batch_size)
+        return actor.edit_segment.remote(info, segment, settings, batch_size, box)
 
     try:
         parts = engine.map_shards(segments, call, lambda i, _: bar.update(segments[i].frame_count))

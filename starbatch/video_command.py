@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from starbatch.cli_options import DeviceOption, ExpressionOption, ModelOption, PrecisionOption, ToOption
-from starbatch.errors import StarbatchError
+from starbatch.cli_options import DeviceOption, ExpressionOption, FacesOption, ModelOption, PrecisionOption, ToOption
+from starbatch.errors import NoFaceFound, StarbatchError
 
 
 def video(
@@ -23,6 +23,7 @@ def video(
         "--from", help="The person's current labels (Blond_Hair,Young); others count as 0. "
         "Default: estimated once per clip by the model's classifier over 8 spread frames.")] = None,
     model: ModelOption = None,
+    faces: FacesOption = "detect",  # typer hands it over as Faces.detect
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output file; its extension picks the container. Default: NAME_edited.EXT "
         "beside the input.", show_default=False)] = None,
@@ -47,7 +48,8 @@ def video(
 
     Video is re-encoded (H.264 by default; --codec, --crf), audio and subtitles copied untouched.
 
-    The source labels are fixed once per clip, so edits do not flicker.
+    The source labels and the face's crop are fixed once per clip (from 8 spread frames), so edits
+    do not flicker; a face that moves far is not followed.
 
     Example: starbatch video talk.mp4 --expression happy -o talk_happy.mp4
     """  # fmt: skip
@@ -64,19 +66,23 @@ def video(
     output.parent.mkdir(parents=True, exist_ok=True)
     settings = EncodeSettings(codec=codec, crf=crf, preset=preset)
     model_path = resolve_model(model)
-    if workers is not None or address or os.environ.get("RAY_ADDRESS"):
-        from starbatch.editing import EditorSpec
-        from starbatch.ray_engine import edit_video_ray
+    try:
+        if workers is not None or address or os.environ.get("RAY_ADDRESS"):
+            from starbatch.editing import EditorSpec
+            from starbatch.ray_engine import edit_video_ray
 
-        spec = EditorSpec.from_options(model_path, to, expression, source_labels, device, precision)
-        summary = edit_video_ray(source, output, spec, settings, workers=workers, address=address,
-                                 batch_size=batch_size)  # fmt: skip
-    else:
-        from starbatch.editing import EditorSpec
-        from starbatch.video_edit import edit_video
+            spec = EditorSpec.from_options(model_path, to, expression, source_labels, device, precision)
+            summary = edit_video_ray(source, output, spec, settings, workers=workers, address=address,
+                                     batch_size=batch_size, faces=faces.value)  # fmt: skip
+        else:
+            from starbatch.editing import EditorSpec
+            from starbatch.video_edit import edit_video
 
-        editor = EditorSpec.from_options(model_path, to, expression, source_labels, device, precision).build()
-        summary = edit_video(source, output, editor, settings, batch_size=batch_size)
+            editor = EditorSpec.from_options(model_path, to, expression, source_labels, device, precision).build()
+            summary = edit_video(source, output, editor, settings, batch_size=batch_size, faces=faces.value)
+    except NoFaceFound as error:  # bad input, not a usage error: exit 1, as edit does for a failed file
+        typer.echo(f"starbatch: error: {error}", err=True)
+        raise typer.Exit(1) from None
     if report:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(summary, indent=2) + "\n")

@@ -1,8 +1,13 @@
 """Editing a clip's frames with the batch function: decode ahead, G in batches, encode behind.
 
-A frame goes through the same pieces as a photo (face_box, model_input, the Editor, paste_edit),
-turned upright first when the clip carries a display rotation and turned back after, so the model
-sees faces standing up while the encoder gets pixels as stored (the rotation stays in metadata).
+A frame goes through the same pieces as a photo (model_input, the Editor, paste_edit), turned
+upright first when the clip carries a display rotation and turned back after, so the model sees
+faces standing up while the encoder gets pixels as stored (the rotation stays in metadata).
+
+The crop is fixed once per clip, like the source labels: detecting on every frame would make the
+crop jitter (and the edit flicker) and cost time. It is the median of the largest face's crop over
+the frames sampled for the source labels, used for every frame: a face that moves far from where
+it was in those frames is not followed. `--faces center` edits every frame's central square.
 """
 
 import io
@@ -18,8 +23,9 @@ import av
 import numpy as np
 import torch
 
-from starbatch.editing import Editor, FaceBox, face_box, model_input, paste_edit
-from starbatch.errors import StarbatchError
+from starbatch.editing import Editor, model_input, paste_edit
+from starbatch.errors import NoFaceFound, StarbatchError
+from starbatch.face_detection import Detection, FaceBox, centre_box, detect_faces, face_crop
 from starbatch.images import Photo
 from starbatch.labels import BINARY
 from starbatch.video import (
@@ -48,9 +54,15 @@ class FrameItem:
     model_input: np.ndarray
 
 
-def prepare_frame(frame: av.VideoFrame, rotation: int, image_size: int, duration: int | None) -> FrameItem:
-    photo = Photo(np.ascontiguousarray(upright(frame.to_ndarray(format="rgb24"), rotation)), "RGB", "PNG")
-    box = face_box(*photo.size)
+def upright_photo(frame: av.VideoFrame, rotation: int) -> Photo:
+    return Photo(np.ascontiguousarray(upright(frame.to_ndarray(format="rgb24"), rotation)), "RGB", "PNG")
+
+
+def prepare_frame(frame: av.VideoFrame, rotation: int, image_size: int, duration: int | None,
+                  box: FaceBox | None = None) -> FrameItem:  # fmt: skip
+    """A frame ready for G: `box` is the clip's crop; None means the central square."""
+    photo = upright_photo(frame, rotation)
+    box = box or centre_box(*photo.size)
     return FrameItem(frame.pts, duration, photo, box, model_input(photo, box, image_size))
 
 
@@ -58,13 +70,29 @@ def needs_clip_source(editor: Editor) -> bool:
     return editor.source is None and any(p.label_set.kind == BINARY for p in editor.passes)
 
 
-def clip_source(editor: Editor, info: VideoInfo, frames: int = 8) -> dict[str, np.ndarray] | None:
-    """The clip's source labels, fixed once: D's logits averaged over `frames` spread frames."""
-    samples = [prepare_frame(f, info.rotation, editor.image_size, None).model_input
-               for f in sample_frames(info, frames)]  # fmt: skip
+def clip_samples(info: VideoInfo, frames: int = 8) -> list[Photo]:
+    """About `frames` upright frames spread over the clip: where the crop and source labels come from."""
+    return [upright_photo(frame, info.rotation) for frame in sample_frames(info, frames)]
+
+
+def clip_face_box(info: VideoInfo, samples: list[Photo]) -> FaceBox:
+    """One crop for the whole clip: the median of the largest face's box over the sampled frames."""
+    largest = [faces[0] for faces in (detect_faces(photo.rgb) for photo in samples) if faces]
+    if not largest:
+        raise NoFaceFound(f"{info.path}: no face found in {len(samples)} sampled frames "
+                          "(--faces center edits the centre square)")  # fmt: skip
+    middle = Detection(*(float(np.median([getattr(face, name) for face in largest]))
+                         for name in ("left", "top", "side")))  # fmt: skip
+    return face_crop(middle, *samples[0].size)
+
+
+def clip_source(editor: Editor, info: VideoInfo, samples: list[Photo],
+                box: FaceBox | None = None) -> dict[str, np.ndarray] | None:  # fmt: skip
+    """The clip's source labels, fixed once: D's logits averaged over the sampled frames' crops."""
     if not samples:
         raise StarbatchError(f"{info.path}: no decodable frame to estimate the source labels from")
-    return editor.estimate_source(torch.from_numpy(np.stack(samples)))
+    inputs = [model_input(photo, box or centre_box(*photo.size), editor.image_size) for photo in samples]
+    return editor.estimate_source(torch.from_numpy(np.stack(inputs)))
 
 
 def frame_durations(info: VideoInfo) -> dict[int, int]:
@@ -85,14 +113,17 @@ def edit_segment(
     writer: SegmentWriter,
     batch_size: int = 8,
     on_frames: Callable[[int], None] = lambda n: None,
+    box: FaceBox | None = None,
 ) -> int:
-    """Decode, edit and encode one segment with I/O overlapping the model; returns frames written."""
+    """Decode, edit and encode one segment with I/O overlapping the model; returns frames written.
+
+    `box` is the clip's crop (clip_face_box); None edits each frame's central square."""
     gaps = frame_durations(info)
 
     def prepared() -> Iterator[FrameItem]:
         for frame in decode_segment(info.path, segment):
             duration = gaps.get(frame.pts) or frame.duration
-            yield prepare_frame(frame, info.rotation, editor.image_size, duration)
+            yield prepare_frame(frame, info.rotation, editor.image_size, duration, box)
 
     def encode(batch: list[FrameItem], edited: torch.Tensor) -> None:
         for item, after in zip(batch, edited, strict=True):
@@ -113,18 +144,25 @@ def edit_video(
     settings: EncodeSettings | None = None,
     batch_size: int = 8,
     progress: bool = True,
+    faces: str = "detect",
 ) -> dict:
-    """`starbatch video` in-process: one segment, then the join that brings the audio back."""
+    """`starbatch video` in-process: one segment, then the join that brings the audio back.
+
+    `faces`: "detect" (one crop for the clip; a clip with no face raises NoFaceFound before
+    anything is written) or "center" (each frame's central square)."""
     start = time.perf_counter()
     info = probe(source)
-    if needs_clip_source(editor):
-        editor.source = clip_source(editor, info)
+    needs_source = needs_clip_source(editor)
+    samples = clip_samples(info) if faces == "detect" or needs_source else []
+    box = clip_face_box(info, samples) if faces == "detect" else None
+    if needs_source:
+        editor.source = clip_source(editor, info, samples, box)
     temporary = output.with_name(f".{output.stem}.video.partial.mp4")
     bar = _progress(info, progress)
     try:
         writer = SegmentWriter(temporary, info, settings or EncodeSettings())
         try:
-            edit_segment(info, plan_segments(info, 1)[0], editor, writer, batch_size, bar.update)
+            edit_segment(info, plan_segments(info, 1)[0], editor, writer, batch_size, bar.update, box)
         finally:
             writer.close()
         bar.close()
@@ -136,12 +174,12 @@ def edit_video(
 
 
 def edit_segment_to_bytes(info: VideoInfo, segment: Segment, editor: Editor, settings: EncodeSettings,
-                          batch_size: int = 8) -> bytes:  # fmt: skip
+                          batch_size: int = 8, box: FaceBox | None = None) -> bytes:  # fmt: skip
     """One segment as an MP4 in memory: what a Ray actor returns to the driver."""
     sink = io.BytesIO()
     writer = SegmentWriter(sink, info, settings)
     try:
-        edit_segment(info, segment, editor, writer, batch_size)
+        edit_segment(info, segment, editor, writer, batch_size, box=box)
     finally:
         writer.close()
     return sink.getvalue()

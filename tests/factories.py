@@ -94,3 +94,20 @@ def encoded(image: Image.Image, image_format: str = "PNG") -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=image_format)
     return buffer.getvalue()
+
+
+def face_photo(width: int, height: int, faces: list[tuple[int, int, int]], seed: int = 0) -> np.ndarray:
+    """An (H, W, 3) uint8 photo with synthetic faces (the training renderer's CelebA-style faces,
+    `celeba_face(seed, i)` for the i-th entry) resized to `side` and pasted with their top-left at
+    (left, top), on a face-free gradient with noise."""
+    from starbatch.train.faces import celeba_face
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    rgb = np.stack([40 + x / width * 150, 60 + y / height * 120, np.full_like(x, 150)], axis=2)
+    rgb += rng.normal(0, 4, rgb.shape)
+    photo = np.clip(rgb, 0, 255).astype(np.uint8)
+    for index, (left, top, side) in enumerate(faces):
+        face = Image.fromarray(celeba_face(seed, index)[0]).resize((side, side), Image.BICUBIC)
+        photo[top : top + side, left : left + side] = np.asarray(face)
+    return photo

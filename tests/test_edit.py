@@ -37,12 +37,17 @@ def run(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
+# These photos are face-free stand-ins (factories.face_like) and the tests are about files, formats
+# and runs, not faces: they edit the central square. Face detection has its own tests.
+CENTRE = ("--faces", "center")
+
+
 def test_edits_every_good_file_in_its_own_size_mode_and_format(tmp_path, model):
     photos = tmp_path / "photos"
     write_photo_tree(photos)
     before = digest(photos)
     result = run("edit", photos, "--to", "Black_Hair,Young", "-m", model, "-o", tmp_path / "out",
-                 "--report", tmp_path / "report.json")
+                 "--report", tmp_path / "report.json", *CENTRE)
     assert result.exit_code == 1, result.output  # the bad files fail the run
     assert digest(photos) == before  # no input touched
     for name in GOOD:
@@ -65,7 +70,7 @@ def test_edits_every_good_file_in_its_own_size_mode_and_format(tmp_path, model):
 def test_exif_rotation_is_applied_and_reset(tmp_path, model):
     photos = tmp_path / "photos"
     files = write_photo_tree(photos)
-    run("edit", files["rotated.jpg"], "--to", "Male", "-m", model, "-o", tmp_path / "out")
+    run("edit", files["rotated.jpg"], "--to", "Male", "-m", model, "-o", tmp_path / "out", *CENTRE)
     output = Image.open(tmp_path / "out" / "rotated.jpg")
     assert output.size == (80, 120)
     assert output.getexif().get(0x0112, 1) == 1
@@ -74,7 +79,8 @@ def test_exif_rotation_is_applied_and_reset(tmp_path, model):
 def test_pixels_outside_the_face_square_are_untouched(tmp_path, model):
     wide = face_like(240, 100, seed=3)
     Image.fromarray(wide).save(tmp_path / "wide.png")
-    result = run("edit", tmp_path / "wide.png", "--to", "Blond_Hair", "-m", model, "-o", tmp_path / "out")
+    result = run("edit", tmp_path / "wide.png", "--to", "Blond_Hair", "-m", model, "-o", tmp_path / "out",
+                 *CENTRE)
     assert result.exit_code == 0, result.output
     edited = np.asarray(Image.open(tmp_path / "out" / "wide.png"))
     left, side = (240 - 100) // 2, 100
@@ -91,7 +97,7 @@ def test_crop_only_matches_the_official_forward(tmp_path):
     photo = face_like(150, 110, seed=5)
     Image.fromarray(photo).save(tmp_path / "face.jpg", quality=95)
     result = run("edit", tmp_path / "face.jpg", "--to", "Black_Hair", "--from", "Blond_Hair,Young",
-                 "-m", tmp_path / "celeba.safetensors", "-o", tmp_path / "out", "--crop-only")
+                 "-m", tmp_path / "celeba.safetensors", "-o", tmp_path / "out", "--crop-only", *CENTRE)
     assert result.exit_code == 0, result.output
     # The official pipeline: centre square crop, torchvision-style Resize (PIL bilinear), [-1, 1].
     image = Image.open(tmp_path / "face.jpg").convert("RGB")
@@ -107,20 +113,21 @@ def test_crop_only_matches_the_official_forward(tmp_path):
 
 def test_rerun_skips_finished_outputs_and_overwrite_redoes_them(tmp_path, model):
     Image.fromarray(face_like(64, 64)).save(tmp_path / "a.png")
-    first = run("edit", tmp_path / "a.png", "--to", "Young", "-m", model, "-o", tmp_path / "out")
+    first = run("edit", tmp_path / "a.png", "--to", "Young", "-m", model, "-o", tmp_path / "out", *CENTRE)
     assert first.exit_code == 0
     stamp = (tmp_path / "out" / "a.png").stat().st_mtime_ns
-    again = run("edit", tmp_path / "a.png", "--to", "Young", "-m", model, "-o", tmp_path / "out")
+    again = run("edit", tmp_path / "a.png", "--to", "Young", "-m", model, "-o", tmp_path / "out", *CENTRE)
     assert "skipping 1 already edited" in again.output
     assert (tmp_path / "out" / "a.png").stat().st_mtime_ns == stamp
-    redo = run("edit", tmp_path / "a.png", "--to", "Young", "-m", model, "-o", tmp_path / "out", "--overwrite")
+    redo = run("edit", tmp_path / "a.png", "--to", "Young", "-m", model, "-o", tmp_path / "out", "--overwrite",
+               *CENTRE)
     assert redo.exit_code == 0 and (tmp_path / "out" / "a.png").stat().st_mtime_ns != stamp
 
 
 def test_output_folder_inside_the_input_is_not_read_back(tmp_path, model):
     Image.fromarray(face_like(64, 64)).save(tmp_path / "a.png")
     for _ in range(2):
-        result = run("edit", tmp_path, "--to", "Young", "-m", model, "-o", tmp_path / "edited")
+        result = run("edit", tmp_path, "--to", "Young", "-m", model, "-o", tmp_path / "edited", *CENTRE)
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "edited").rglob("*.png")) == ["a.png"]
 
@@ -136,9 +143,10 @@ def test_unknown_attribute_fails_before_any_work(tmp_path, model):
 def test_without_classifier_or_from_the_error_says_what_to_do(tmp_path):
     model = random_model(tmp_path / "noD.safetensors", "celeba", with_discriminator=False)
     Image.fromarray(face_like(64, 64)).save(tmp_path / "a.png")
-    result = run("edit", tmp_path / "a.png", "--to", "Young", "-m", model, "-o", tmp_path / "out")
+    result = run("edit", tmp_path / "a.png", "--to", "Young", "-m", model, "-o", tmp_path / "out", *CENTRE)
     assert result.exit_code == 2 and "give them with --from" in result.output
-    ok = run("edit", tmp_path / "a.png", "--to", "Young", "--from", "Male", "-m", model, "-o", tmp_path / "out")
+    ok = run("edit", tmp_path / "a.png", "--to", "Young", "--from", "Male", "-m", model, "-o", tmp_path / "out",
+             *CENTRE)
     assert ok.exit_code == 0, ok.output
 
 
@@ -163,7 +171,7 @@ def test_run_killed_midway_resumes_to_a_complete_decodable_tree(tmp_path, model)
     for i in range(40):
         Image.fromarray(face_like(160, 120, seed=i)).save(photos / f"{i:02d}.jpg", quality=90)
     command = [sys.executable, "-m", "starbatch", "edit", str(photos), "--to", "Black_Hair",
-               "-m", str(model), "-o", str(tmp_path / "out"), "--batch-size", "2"]
+               "-m", str(model), "-o", str(tmp_path / "out"), "--batch-size", "2", *CENTRE]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline and len(list((tmp_path / "out").glob("*.jpg"))) < 4:
@@ -195,7 +203,7 @@ def test_full_disk_names_the_file_and_the_run_goes_on(tmp_path, model, monkeypat
         real_write(path, data)
 
     monkeypatch.setattr(starbatch.engine, "write_atomically", write_or_fill_disk)
-    result = run("edit", tmp_path, "--to", "Young", "-m", model, "-o", tmp_path / "out")
+    result = run("edit", tmp_path, "--to", "Young", "-m", model, "-o", tmp_path / "out", *CENTRE)
     assert result.exit_code == 1
     assert f"{tmp_path / 'b.png'}: disk full while writing the output" in result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]

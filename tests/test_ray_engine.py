@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from factories import face_like, random_model
+from factories import face_like, face_photo, random_model
 from starbatch.edit_run import edit_photos
 from starbatch.editing import EditorSpec
 from starbatch.video import EncodeSettings, probe
@@ -56,10 +56,17 @@ def pixels(path):
 
 
 def test_two_ray_workers_edit_photos_as_in_process(tmp_path, ray_session, spec):
-    inputs = photos(tmp_path / "in", 6)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(5):
+        Image.fromarray(face_photo(200 + 20 * i, 160, [(10 + 15 * i, 10, 128)], seed=1)).save(inputs / f"face_{i}.png")
+    Image.fromarray(face_like(90, 70)).save(inputs / "no_face.png")
     local = edit_photos([inputs], tmp_path / "local", spec.build(), batch_size=2)
     remote = edit_photos([inputs], tmp_path / "ray", spec.build(), batch_size=2, run=engine(spec).run_edit)
-    assert (local["edited"], remote["edited"], remote["failed"]) == (6, 6, 0)
+    for summary in (local, remote):  # faces found where the photos are prepared: the same in both engines
+        assert (summary["edited"], summary["failed"]) == (5, 1)
+        assert summary["failures"][0]["error"].startswith("no face found")
+    assert sorted(os.listdir(tmp_path / "ray")) == sorted(os.listdir(tmp_path / "local"))
     for name in sorted(os.listdir(tmp_path / "local")):
         assert np.abs(pixels(tmp_path / "local" / name) - pixels(tmp_path / "ray" / name)).max() <= 1
 
@@ -67,8 +74,8 @@ def test_two_ray_workers_edit_photos_as_in_process(tmp_path, ray_session, spec):
 def test_two_ray_workers_edit_video_frame_exact_with_audio(tmp_path, ray_session, spec):
     from starbatch.ray_engine import edit_video_ray
 
-    source = make_clip(tmp_path / "in.mp4", frames=30, gop=6, variable=True, audio_seconds=0.8, width=66, height=50,
-                       rotation=90)  # fmt: skip
+    source = make_clip(tmp_path / "in.mp4", frames=30, gop=6, variable=True, audio_seconds=0.8, width=96, height=80,
+                       rotation=90, face=True)  # fmt: skip
     assert len(probe(source).keyframes) >= 4  # so the clip really splits into segments
     lossless = EncodeSettings(crf=0)  # so frames compare without the encoder's choices in the way
     edit_video(source, tmp_path / "local.mp4", spec.build(), lossless, progress=False)
@@ -81,14 +88,14 @@ def test_two_ray_workers_edit_video_frame_exact_with_audio(tmp_path, ray_session
     with av.open(str(tmp_path / "local.mp4")) as a, av.open(str(tmp_path / "ray.mp4")) as b:
         for x, y in zip(a.decode(video=0), b.decode(video=0), strict=True):
             diff = np.abs(x.to_ndarray(format="rgb24").astype(int) - y.to_ndarray(format="rgb24").astype(int))
-            assert diff.max() <= 2  # the same edit of the same frame
+            assert diff.max() <= 2  # the same edit of the same frame: every segment used the clip's one crop
 
 
 def test_a_killed_worker_is_replaced_and_nothing_is_lost_or_written_twice(tmp_path, ray_session, spec, marker):
     inputs = photos(tmp_path / "in", 10)
     marker.write_text("die after the first photo")
     pool = engine(spec)
-    summary = edit_photos([inputs], tmp_path / "out", spec.build(), batch_size=2, run=pool.run_edit)
+    summary = edit_photos([inputs], tmp_path / "out", spec.build(), batch_size=2, run=pool.run_edit, faces="center")
     assert not marker.exists() and pool.actors_started == 3  # two workers and one replacement
     assert (summary["edited"], summary["failed"]) == (10, 0)
     assert sorted(os.listdir(tmp_path / "out")) == sorted(os.listdir(inputs))  # no partial files left
@@ -103,7 +110,7 @@ def test_a_killed_worker_loses_no_video_frame(tmp_path, ray_session, spec, marke
 
     source = make_clip(tmp_path / "in.mp4", frames=24, gop=6, audio_seconds=0.5)
     marker.write_text("die after the first segment")
-    edit_video_ray(source, tmp_path / "ray.mp4", spec, EncodeSettings(), workers=2, progress=False)
+    edit_video_ray(source, tmp_path / "ray.mp4", spec, EncodeSettings(), workers=2, progress=False, faces="center")
     assert not marker.exists()
     assert frame_times(tmp_path / "ray.mp4") == frame_times(source)
     assert audio_packets(tmp_path / "ray.mp4") == audio_packets(source)

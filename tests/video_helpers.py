@@ -20,8 +20,11 @@ def make_clip(
     gop: int = 5,
     codec: str = "libx264",
     first_pts: int = 0,
+    face: bool = False,
 ) -> Path:
-    """A clip of moving gradients; `variable` gives irregular frame gaps (VFR)."""
+    """A clip of moving gradients; `variable` gives irregular frame gaps (VFR); `face` puts a
+    synthetic face (train/faces.py) on them, upright as a player shows the clip, drifting a
+    pixel per frame."""
     pts = [first_pts]
     for i in range(1, frames):
         pts.append(pts[-1] + (step + (i % 3) * step // 2 if variable else step))
@@ -40,9 +43,15 @@ def make_clip(
         audio = container.add_stream("aac", rate=48000)
         audio.layout = "mono"
     yy, xx = np.mgrid[0:height, 0:width]
+    portrait = _face(min(width, height) * 3 // 4) if face else None
     for i, p in enumerate(pts):
         rgb = np.stack([(xx * 4 + i * 9) % 256, (yy * 5 + i * 3) % 256, (xx + yy + i * 7) % 256], axis=2)
-        frame = av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24")
+        if portrait is not None:
+            shown = np.rot90(rgb, rotation // 90).copy()  # as a player shows it (video.upright)
+            side = portrait.shape[0]
+            shown[2 : 2 + side, 2 + i % 4 : 2 + i % 4 + side] = portrait
+            rgb = np.rot90(shown, -(rotation // 90))
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb, dtype=np.uint8), format="rgb24")
         frame.pts, frame.time_base = p, time_base
         frame.duration = (pts[i + 1] - p) if i + 1 < len(pts) else step
         container.mux(video.encode(frame))
@@ -58,6 +67,14 @@ def make_clip(
         container.mux(audio.encode(None))
     container.close()
     return path
+
+
+def _face(side: int) -> np.ndarray:
+    from PIL import Image
+
+    from starbatch.train.faces import celeba_face
+
+    return np.asarray(Image.fromarray(celeba_face(1, 0)[0]).resize((side, side), Image.BICUBIC))
 
 
 def frame_times(path: Path) -> list[Fraction]:
