@@ -6,8 +6,11 @@ G forward (train mode, as official test() leaves it); save_image-style PNG. A se
 the same loop with per-image statistics only and inference_mode, which separates the model-side
 gain from the pipeline's (threads decoding ahead and encoding behind). starbatch: the
 `edit --crop-only` path (same outputs, so they are compared), and the full `edit` (paste back at
-photo size) for reference. Model loading is left out of all timings; each is run --repeats times,
-alternating, and the best time counts.
+photo size) for reference; all three with `--faces center`, the official crop, so the comparison
+stays like for like. The photos carry a synthetic face (train/faces.py, 200 px, off-centre), so a
+fourth run, the full `edit` with the default `--faces detect`, gives the cost of face detection,
+also printed per image against G's time. Model loading is left out of all timings; each is run
+--repeats times, alternating, and the best time counts.
 
     python benchmarks/edit_cpu.py --images 64 --repeats 2
 """
@@ -28,8 +31,11 @@ import official_stargan as official  # noqa: E402
 from starbatch.checkpoint import ModelConfig, load_model, save_model  # noqa: E402
 from starbatch.edit_run import edit_photos  # noqa: E402
 from starbatch.editing import Editor  # noqa: E402
+from starbatch.face_detection import face_boxes  # noqa: E402
+from starbatch.images import read_photo  # noqa: E402
 from starbatch.labels import label_space_for, plan_passes, source_from_text  # noqa: E402
 from starbatch.model import use_instance_statistics  # noqa: E402
+from starbatch.train.faces import celeba_face  # noqa: E402
 
 TARGET = [1.0, 0.0, 0.0, 0.0, 1.0]  # Black_Hair, Young from a photo with no labels set
 
@@ -38,9 +44,13 @@ def make_photos(folder: Path, count: int, width: int, height: int) -> list[Path]
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     paths = []
+    side = min(200, width, height)
     for i in range(count):
         base = np.stack([x / width * 255, y / height * 255, np.full_like(x, 40 * (i % 6))], axis=2)
         pixels = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+        left, top = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
+        face = Image.fromarray(celeba_face(1, i)[0]).resize((side, side), Image.BICUBIC)
+        pixels[top : top + side, left : left + side] = np.asarray(face)
         paths.append(folder / f"photo_{i:04d}.jpg")
         Image.fromarray(pixels).save(paths[-1], quality=90)
     return paths
@@ -93,7 +103,8 @@ def main() -> None:
     lean = use_instance_statistics(copy.deepcopy(reference)).eval()
 
     times: dict[str, list[float]] = {"official loop": [], "official loop, lean G": [],
-                                     "starbatch --crop-only": [], "starbatch (full size)": []}
+                                     "starbatch --crop-only": [], "starbatch (full size)": [],
+                                     "starbatch --faces detect": []}
     for repeat in range(args.repeats):
         start = time.perf_counter()
         official_loop(reference, photos, work / f"official{repeat}", args.image_size)
@@ -102,11 +113,25 @@ def main() -> None:
         official_loop(lean, photos, work / f"lean{repeat}", args.image_size, grad_mode=torch.inference_mode)
         times["official loop, lean G"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        edit_photos([photos_dir], work / f"crops{repeat}", editor, args.batch_size, crop_only=True)
+        edit_photos([photos_dir], work / f"crops{repeat}", editor, args.batch_size, crop_only=True, faces="center")
         times["starbatch --crop-only"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        edit_photos([photos_dir], work / f"full{repeat}", editor, args.batch_size)
+        edit_photos([photos_dir], work / f"full{repeat}", editor, args.batch_size, faces="center")
         times["starbatch (full size)"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        detected = edit_photos([photos_dir], work / f"detect{repeat}", editor, args.batch_size)
+        times["starbatch --faces detect"].append(time.perf_counter() - start)
+
+    decoded = [read_photo(path).rgb for path in photos]
+    start = time.perf_counter()
+    for rgb in decoded:
+        face_boxes(rgb)
+    detect_ms = (time.perf_counter() - start) / len(decoded) * 1000
+    batch = torch.from_numpy(np.zeros((args.batch_size, 3, args.image_size, args.image_size), np.float32))
+    editor(batch)
+    start = time.perf_counter()
+    editor(batch)
+    model_ms = (time.perf_counter() - start) / args.batch_size * 1000
 
     worst = 0
     for path in photos:
@@ -120,6 +145,9 @@ def main() -> None:
         rate = args.images / min(runs)
         print(f"{name:24s} {rate:7.2f} images/s   x{rate / baseline:.2f} vs official loop")
     print(f"outputs agree: max uint8 difference crop-only vs official = {worst}")
+    print(f"face detection: {detect_ms:.1f} ms per photo (one thread, after decoding) vs G {model_ms:.1f} ms per "
+          f"image ({detect_ms / model_ms:.2f}x); faces found in {detected['edited']} of {args.images} photos "
+          "(rates above count every photo)")
     if worst > 1:
         sys.exit("outputs disagree")
 
