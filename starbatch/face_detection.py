@@ -19,6 +19,9 @@ How (numbers: `python benchmarks/face_detection.py`, recorded in benchmarks/resu
 - Boxes from all levels are merged: a box overlapping a larger one (IoU > 0.3, or mostly inside it),
   or much smaller and centred within a larger face's crop (hair or beard texture next to a found
   face), is dropped, so one face gives one box.
+- A face other than the largest must have skin chroma in its middle, when the largest has: on real
+  photos the cascades also fire on badges and patches (a by-hand check on scikit-image's test
+  pictures: the astronaut's face found, her name badge dropped by this).
 - Crop: CROP_SCALE box sides, centred CROP_SHIFT box sides above the box's centre: the medians
   over the faces found among `celeba_face(0, 0..299)`, whose 128 px frame IS the training framing
   (train/faces.py: the face's half-width 0.23 of the frame, centred at 0.52 of its height).
@@ -47,6 +50,7 @@ ERODE = 3
 FALLBACK_GAMMA = 0.5
 CROP_SCALE = 1.56  # crop side / box side
 CROP_SHIFT = -0.08  # crop centre - box centre, in box sides (negative: up)
+SKIN_SHARE = 0.4  # of a further face's middle, when the largest face's middle is skin-coloured too
 EYES = "haarcascade_eye.xml"  # last resort: a pair of eyes where the face cascades saw no face
 EYE_PAIR_BOX = (3.34, 0.30)  # face box side, and its centre below the eyes' midpoint, in eye spacings
 
@@ -119,7 +123,10 @@ def detect_faces(rgb: np.ndarray) -> list[Detection]:
         found = _search(cv2.LUT(gray, lut), smallest)
     if not found:  # a full beard hides the cheeks the face cascades look for: find the eyes
         found = _eye_pairs(gray, smallest)
-    return _one_box_per_face([Detection(x / shrink, y / shrink, side / shrink) for x, y, side in found])
+    faces = _one_box_per_face([Detection(*box) for box in found])
+    if faces and _skin_share(rgb, faces[0]) >= SKIN_SHARE:  # the photo's colours are natural: hold the rest to it
+        faces = faces[:1] + [face for face in faces[1:] if _skin_share(rgb, face) >= SKIN_SHARE]
+    return [Detection(face.left / shrink, face.top / shrink, face.side / shrink) for face in faces]
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
@@ -147,6 +154,24 @@ def _search(gray: np.ndarray, smallest: int) -> list[tuple[float, float, float]]
         level = cv2.resize(level, (level.shape[1] // 2, level.shape[0] // 2), interpolation=cv2.INTER_AREA)
         scale *= 2
     return found
+
+
+def _skin_share(rgb: np.ndarray, face: Detection) -> float:
+    """How much of the box's middle half has skin chroma (YCrCb: Cr 133-180, Cb 70-130, any
+    brightness). On the renderer's faces, of every tone, at least 0.79; on real photos the cascades
+    also fire on badges and patches (scikit-image's astronaut: 0.14), which this drops. Only
+    further faces are held to it, and only when the largest passes, so grey or tinted photos keep
+    their faces."""
+    cv2 = _opencv()
+    left, top, side = (int(round(v)) for v in (face.left + face.side / 4, face.top + face.side / 4, face.side / 2))
+    middle = np.ascontiguousarray(rgb[max(0, top) : top + side, max(0, left) : left + side])
+    if middle.size == 0:
+        return 0.0
+    if middle.dtype == np.uint16:
+        middle = (middle >> 8).astype(np.uint8)
+    ycrcb = cv2.cvtColor(middle, cv2.COLOR_RGB2YCrCb).astype(np.int16)
+    red, blue = ycrcb[..., 1], ycrcb[..., 2]
+    return float(((red >= 133) & (red <= 180) & (blue >= 70) & (blue <= 130)).mean())
 
 
 def _eye_pairs(gray: np.ndarray, smallest: int) -> list[tuple[float, float, float]]:

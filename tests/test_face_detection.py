@@ -74,6 +74,15 @@ def test_sixteen_bit_photos_are_searched_too():
     assert overlap(face_boxes(photo)[0], FaceBox(230, 90, 128)) > 0.7
 
 
+def test_a_further_face_in_unnatural_colours_is_dropped_but_black_and_white_photos_keep_all_faces():
+    photo = face_photo(**TWO_FACES)
+    blue = photo.copy()
+    blue[:, :240] = blue[:, :240, ::-1]  # the left face with red and blue swapped: no skin chroma
+    assert [box.left > 240 for box in face_boxes(blue)] == [True]  # (badges and patches, on real photos)
+    grey = np.repeat(photo.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+    assert len(face_boxes(grey)) == 2
+
+
 def test_crops_stay_inside_the_photo_and_shrink_when_it_is_too_small():
     from starbatch.face_detection import CROP_SCALE, Detection
 
