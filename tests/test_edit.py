@@ -157,10 +157,10 @@ def test_missing_model_is_a_clear_error(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "no model" in result.output
 
 
-def test_help_does_not_import_torch_or_ray():
+def test_help_does_not_import_torch_ray_or_opencv():
     code = ("import sys; from typer.testing import CliRunner; from starbatch.cli import app; "
             "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0; "
-            "print(sorted(m for m in ('torch', 'ray') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'ray', 'cv2') if m in sys.modules))")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
 
