@@ -46,6 +46,9 @@ def resolve_model(model: Path | None) -> Path:
     if model is not None:
         return model
     if BUNDLED_MODEL.is_file():
+        # Said every time: the demo model knows only the project's synthetic faces.
+        typer.echo("starbatch: no --model given: using the bundled demo model, trained on synthetic faces "
+                   "only (docs/MODEL_CARD.md); give --model for real photos", err=True)
         return BUNDLED_MODEL
     raise StarbatchError(
         "no model: give --model FILE or set STARBATCH_MODEL (import official weights with "
