@@ -1,7 +1,8 @@
 """Reading and writing photos: EXIF orientation, colour modes, bit depths, formats, bomb guard.
 
 A Photo holds the pixels as RGB (uint8, or uint16 for 16-bit sources) plus what is needed to
-write the result back in the input's own mode and format.
+write the result back in the input's own mode and format. 16-bit colour PNGs go through OpenCV,
+since Pillow reads them as 8-bit.
 """
 
 import io
@@ -22,6 +23,8 @@ FORMAT_BY_SUFFIX = {
     ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
 }  # fmt: skip
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+DEEP_RGB_MODES = ("RGB;16", "RGBA;16")  # 16-bit colour PNGs: Pillow would cut them to 8 bits
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ORIENTATION_TAG = 0x0112
 
 
@@ -56,6 +59,8 @@ def read_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
                     f"{width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
                     f"{max_pixels / 1e6:.0f} MP limit (decompression bomb guard; see --max-pixels)"
                 )
+            if image.format == "PNG" and _is_16_bit_colour_png(path):
+                return _read_16_bit_colour_png(path, image)
             image.load()
             return _to_photo(image)
     except StarbatchError:
@@ -83,6 +88,37 @@ def _to_photo(image: Image.Image) -> Photo:
     else:
         rgb = np.asarray(upright.convert("RGB"))
     return Photo(rgb.copy(), mode, source_format, alpha, options)
+
+
+def _is_16_bit_colour_png(path: Path) -> bool:
+    """IHDR: bit depth 16 and colour type 2 (RGB) or 6 (RGBA)."""
+    with open(path, "rb") as handle:
+        head = handle.read(26)
+    return head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR" and head[24] == 16 and head[25] in (2, 6)
+
+
+def _read_16_bit_colour_png(path: Path, image: Image.Image) -> Photo:
+    """OpenCV keeps all 16 bits (Pillow has no 16-bit colour mode); Pillow still gives the options."""
+    import cv2
+
+    pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3:
+        raise StarbatchError("damaged image: 16-bit PNG data could not be decoded")
+    rgb = np.ascontiguousarray(pixels[:, :, 2::-1])  # OpenCV gives BGR(A)
+    alpha = pixels[:, :, 3].copy() if pixels.shape[2] == 4 else None
+    mode = "RGBA;16" if alpha is not None else "RGB;16"
+    return Photo(rgb, mode, "PNG", alpha, _save_options(image))
+
+
+def _encode_16_bit_colour_png(photo: Photo) -> bytes:
+    """PNG at 16 bits per channel (OpenCV's encoder: the colour profile and EXIF are not kept)."""
+    import cv2
+
+    planes = [photo.rgb[:, :, 2::-1]] + ([photo.alpha[:, :, None]] if photo.alpha is not None else [])
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(np.concatenate(planes, axis=2)))
+    if not ok:
+        raise StarbatchError("could not encode the 16-bit PNG")
+    return data.tobytes()
 
 
 def _float_to_16(gray: np.ndarray) -> np.ndarray:
@@ -138,8 +174,13 @@ def photo_to_image(photo: Photo) -> Image.Image:
 
 def encode_photo(photo: Photo, image_format: str | None = None) -> bytes:
     """Encode in `image_format` (default: the source's) with the source's save options."""
-    image = photo_to_image(photo)
     image_format = image_format or photo.format
+    if photo.mode in DEEP_RGB_MODES and image_format == "PNG":
+        return _encode_16_bit_colour_png(photo)
+    if photo.mode in DEEP_RGB_MODES:  # another format asked for: 8 bits, as Pillow can write
+        photo = Photo((photo.rgb >> 8).astype(np.uint8), photo.mode[:-3], photo.format,
+                      None if photo.alpha is None else (photo.alpha >> 8).astype(np.uint8), photo.save_options)
+    image = photo_to_image(photo)
     options = dict(photo.save_options)
     if image_format == "JPEG" and image.mode not in ("RGB", "L", "CMYK"):
         image = image.convert("RGB")

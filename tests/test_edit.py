@@ -207,3 +207,23 @@ def test_full_disk_names_the_file_and_the_run_goes_on(tmp_path, model, monkeypat
     assert result.exit_code == 1
     assert f"{tmp_path / 'b.png'}: disk full while writing the output" in result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_16_bit_colour_png_keeps_its_depth_and_alpha(tmp_path, model, channels):
+    import cv2
+
+    rng = np.random.default_rng(channels)
+    deep = (face_like(96, 64, seed=3).astype(np.uint16) * 257) ^ rng.integers(0, 256, (64, 96, 3), dtype=np.uint16)
+    planes = [deep[:, :, ::-1]] + ([rng.integers(0, 65536, (64, 96, 1), dtype=np.uint16)] if channels == 4 else [])
+    source = np.concatenate(planes, axis=2)
+    assert cv2.imwrite(str(tmp_path / "deep.png"), source)
+    result = run("edit", tmp_path / "deep.png", "--to", "Black_Hair", "-m", model, "-o", tmp_path / "out", *CENTRE)
+    assert result.exit_code == 0, result.output
+    written = cv2.imread(str(tmp_path / "out" / "deep.png"), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == np.uint16 and written.shape == source.shape
+    # centre square of a 96x64 photo: columns 16..79 are edited, the rest comes back to the bit
+    assert np.array_equal(written[:, :16], source[:, :16]) and np.array_equal(written[:, 80:], source[:, 80:])
+    assert (written[:, 16:80, :3] != source[:, 16:80, :3]).any()
+    assert np.array_equal(written[:, :, 3:], source[:, :, 3:])  # alpha untouched
+    assert (written[:, :16].astype(np.int64) & 0xFF).any()  # low bytes survive: not 8-bit data scaled up
