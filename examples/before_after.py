@@ -22,8 +22,7 @@ EDITS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young", "happy", "su
 TILE = 128
 
 
-def edit_all(model: Path, photos: Path, edit: str, out: Path) -> None:
-    expressions = read_config(model).labels.by_name("rafd").labels
+def edit_all(model: Path, photos: Path, edit: str, expressions: tuple[str, ...], out: Path) -> None:
     option = ["--expression", edit] if edit in expressions else ["--to", edit]
     command = [sys.executable, "-m", "starbatch", "edit", str(photos), *option, "--model", str(model),
                "-o", str(out)]
@@ -37,11 +36,12 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, default=HERE / "before_after.png")
     args = parser.parse_args()
     photos = sorted(args.photos.glob("*.jpg"))
+    expressions = read_config(args.model).labels.by_name("rafd").labels
     with tempfile.TemporaryDirectory() as scratch:
         columns = [("input", photos)]
         for edit in EDITS:
             out = Path(scratch) / edit
-            edit_all(args.model, args.photos, edit, out)
+            edit_all(args.model, args.photos, edit, expressions, out)
             columns.append((edit, [out / p.name for p in photos]))
         header = 18
         grid = Image.new("RGB", (TILE * len(columns), header + TILE * len(photos)), "white")

@@ -29,14 +29,7 @@ from starbatch.face_detection import FaceBox
 from starbatch.images import DEFAULT_MAX_PIXELS
 from starbatch.jobs import Job
 from starbatch.video import EncodeSettings, Segment, VideoInfo, join, plan_segments, probe
-from starbatch.video_edit import (
-    clip_face_box,
-    clip_samples,
-    clip_source,
-    edit_segment_to_bytes,
-    needs_clip_source,
-    summarize,
-)
+from starbatch.video_edit import edit_segment_to_bytes, fix_clip, summarize
 
 MAX_ATTEMPTS = 3  # per shard: a shard that kills three workers is reported, not retried forever
 DIE_ONCE_ENV = "STARBATCH_TEST_DIE_ONCE"  # tests: a worker that finds this file deletes it and exits
@@ -192,11 +185,9 @@ def edit_video_ray(source: Path, output: Path, spec: EditorSpec, settings: Encod
     start = time.perf_counter()
     info = probe(source)
     driver_editor = spec.build("cpu")
-    needs_source = needs_clip_source(driver_editor)
-    samples = clip_samples(info) if faces == "detect" or needs_source else []
-    box = clip_face_box(info, samples) if faces == "detect" else None
-    if needs_source:
-        spec = replace(spec, source=clip_source(driver_editor, info, samples, box))
+    box, source = fix_clip(driver_editor, info, faces)
+    if source is not None:
+        spec = replace(spec, source=source)
     engine = RayEngine(spec, workers, address)
     segments = plan_segments(info, 2 * engine.workers)
     bar = tqdm(total=info.frame_count, unit="frame", desc=info.path.name, dynamic_ncols=True, disable=not progress)

@@ -95,6 +95,15 @@ def clip_source(editor: Editor, info: VideoInfo, samples: list[Photo],
     return editor.estimate_source(torch.from_numpy(np.stack(inputs)))
 
 
+def fix_clip(editor: Editor, info: VideoInfo, faces: str) -> tuple[FaceBox | None, dict[str, np.ndarray] | None]:
+    """What every frame shares, decided once from the same sampled frames: the crop (None: each
+    frame's central square) and the source labels (None: the editor has them or needs none)."""
+    needs_source = needs_clip_source(editor)
+    samples = clip_samples(info) if faces == "detect" or needs_source else []
+    box = clip_face_box(info, samples) if faces == "detect" else None
+    return box, clip_source(editor, info, samples, box) if needs_source else None
+
+
 def frame_durations(info: VideoInfo) -> dict[int, int]:
     """Each frame's display time: the gap to the next frame; the last one lasts to the stream's end.
 
@@ -152,11 +161,9 @@ def edit_video(
     anything is written) or "center" (each frame's central square)."""
     start = time.perf_counter()
     info = probe(source)
-    needs_source = needs_clip_source(editor)
-    samples = clip_samples(info) if faces == "detect" or needs_source else []
-    box = clip_face_box(info, samples) if faces == "detect" else None
-    if needs_source:
-        editor.source = clip_source(editor, info, samples, box)
+    box, source = fix_clip(editor, info, faces)
+    if source is not None:
+        editor.source = source
     temporary = output.with_name(f".{output.stem}.video.partial.mp4")
     bar = _progress(info, progress)
     try:

@@ -170,8 +170,8 @@ def evaluate(model: LoadedModel, celeba_dir: Path | None, rafd_dir: Path | None,
     per_domain: dict[str, list[float]] = {}
     rec_sum, rec_count, real_errors = 0.0, 0, {}
     for s in sets:
-        real_errors[s.label_set.name] = _errors_on_real(space, classifier, s, batch_size)
         source_all = _full_source(space, s, s.labels)
+        real_errors[s.label_set.name] = _errors_on_real(space, classifier, s, source_all, batch_size)
         targets = domain_targets(space, s.label_set, _part(s, s.labels))
         offset = sum(len(t.labels) for t in space.sets[: space.sets.index(s.label_set)])
         for column, name in enumerate(s.label_set.labels):
@@ -206,12 +206,11 @@ def evaluate(model: LoadedModel, celeba_dir: Path | None, rafd_dir: Path | None,
     }
 
 
-def _errors_on_real(space: LabelSpace, classifier: DomainClassifier, s: EvalSet,
+def _errors_on_real(space: LabelSpace, classifier: DomainClassifier, s: EvalSet, source: np.ndarray,
                     batch_size: int) -> np.ndarray:
     """The judge on untouched test images: one entry per image and label it decides."""
     logits = torch.cat([classifier(s.images[i : i + batch_size])
                         for i in range(0, len(s.images), batch_size)])
-    source = _full_source(space, s, s.labels)
     if s.label_set.kind != BINARY:
         return _errors(space, logits, s.label_set, source, None)
     return np.concatenate([_errors(space, logits, s.label_set, source, column)
