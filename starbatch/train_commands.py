@@ -117,7 +117,7 @@ def evaluate(
     rafd_dir: Dir = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report here.",
                                                   dir_okay=False, show_default=False)] = None,
-    classifier_epochs: Annotated[int, typer.Option(help="Epochs of the judging classifier.")] = 30,
+    classifier_epochs: Annotated[int, typer.Option(help="Epochs of the judging classifiers.")] = 25,
     cache_dir: Annotated[Path, typer.Option(help="Where trained classifiers are kept.")] =
         CLASSIFIER_CACHE,
 ) -> None:
