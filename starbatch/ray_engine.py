@@ -25,7 +25,7 @@ from pathlib import Path
 from starbatch.editing import EditorSpec
 from starbatch.engine import Outcome, run_edit
 from starbatch.errors import StarbatchError
-from starbatch.face_detection import FaceBox
+from starbatch.face_detection import Detection
 from starbatch.images import DEFAULT_MAX_PIXELS
 from starbatch.jobs import Job
 from starbatch.video import EncodeSettings, Segment, VideoInfo, join, plan_segments, probe
@@ -51,8 +51,8 @@ class EditWorker:
                         faces=faces)  # fmt: skip
 
     def edit_segment(self, info: VideoInfo, segment: Segment, settings: EncodeSettings, batch_size: int,
-                     box: FaceBox | None = None) -> bytes:  # fmt: skip
-        data = edit_segment_to_bytes(info, segment, self.editor, settings, batch_size, box)
+                     face: Detection | None = None) -> bytes:  # fmt: skip
+        data = edit_segment_to_bytes(info, segment, self.editor, settings, batch_size, face)
         _die_once_for_tests(None)
         return data
 
@@ -185,7 +185,7 @@ def edit_video_ray(source: Path, output: Path, spec: EditorSpec, settings: Encod
     start = time.perf_counter()
     info = probe(source)
     driver_editor = spec.build("cpu")
-    box, source = fix_clip(driver_editor, info, faces)
+    face, source = fix_clip(driver_editor, info, faces)
     if source is not None:
         spec = replace(spec, source=source)
     engine = RayEngine(spec, workers, address)
@@ -193,7 +193,7 @@ def edit_video_ray(source: Path, output: Path, spec: EditorSpec, settings: Encod
     bar = tqdm(total=info.frame_count, unit="frame", desc=info.path.name, dynamic_ncols=True, disable=not progress)
 
     def call(actor, segment: Segment):
-        return actor.edit_segment.remote(info, segment, settings, batch_size, box)
+        return actor.edit_segment.remote(info, segment, settings, batch_size, face)
 
     try:
         parts = engine.map_shards(segments, call, lambda i, _: bar.update(segments[i].frame_count))

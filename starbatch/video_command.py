@@ -48,8 +48,9 @@ def video(
 
     Video is re-encoded (H.264 by default; --codec, --crf), audio and subtitles copied untouched.
 
-    The source labels and the face's crop are fixed once per clip (from 8 spread frames), so edits
-    do not flicker; a face that moves far is not followed.
+    The source labels are fixed once per clip (from 8 spread frames). The face is followed: searched
+    every half second, its crop held still through small changes (no flicker) and moved smoothly
+    when the face moves.
 
     Example: starbatch video talk.mp4 --expression happy -o talk_happy.mp4
     """  # fmt: skip

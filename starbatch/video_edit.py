@@ -4,10 +4,10 @@ A frame goes through the same pieces as a photo (model_input, the Editor, paste_
 upright first when the clip carries a display rotation and turned back after, so the model sees
 faces standing up while the encoder gets pixels as stored (the rotation stays in metadata).
 
-The crop is fixed once per clip, like the source labels: detecting on every frame would make the
-crop jitter (and the edit flicker) and cost time. It is the median of the largest face's crop over
-the frames sampled for the source labels, used for every frame: a face that moves far from where
-it was in those frames is not followed. `--faces center` edits every frame's central square.
+The face is found once per clip (the median of the largest face's box over the frames sampled
+for the source labels, which also shows early that a clip has no face), then followed: face_track.py
+searches every half second, holds the crop still while the face stays near it and glides it
+to where the face went. `--faces center` edits every frame's central square.
 """
 
 import io
@@ -26,6 +26,7 @@ import torch
 from starbatch.editing import Editor, model_input, paste_edit
 from starbatch.errors import NoFaceFound, StarbatchError
 from starbatch.face_detection import Detection, FaceBox, centre_box, detect_faces, face_crop
+from starbatch.face_track import FaceTrack, detect_every, follow_face
 from starbatch.images import Photo
 from starbatch.labels import BINARY
 from starbatch.video import (
@@ -75,15 +76,14 @@ def clip_samples(info: VideoInfo, frames: int = 8) -> list[Photo]:
     return [upright_photo(frame, info.rotation) for frame in sample_frames(info, frames)]
 
 
-def clip_face_box(info: VideoInfo, samples: list[Photo]) -> FaceBox:
-    """One crop for the whole clip: the median of the largest face's box over the sampled frames."""
+def clip_face(info: VideoInfo, samples: list[Photo]) -> Detection:
+    """Where the clip's face is: the median of the largest face's box over the sampled frames."""
     largest = [faces[0] for faces in (detect_faces(photo.rgb) for photo in samples) if faces]
     if not largest:
         raise NoFaceFound(f"{info.path}: no face found in {len(samples)} sampled frames "
                           "(--faces center edits the centre square)")  # fmt: skip
-    middle = Detection(*(float(np.median([getattr(face, name) for face in largest]))
-                         for name in ("left", "top", "side")))  # fmt: skip
-    return face_crop(middle, *samples[0].size)
+    return Detection(*(float(np.median([getattr(face, name) for face in largest]))
+                       for name in ("left", "top", "side")))  # fmt: skip
 
 
 def clip_source(editor: Editor, info: VideoInfo, samples: list[Photo],
@@ -95,13 +95,14 @@ def clip_source(editor: Editor, info: VideoInfo, samples: list[Photo],
     return editor.estimate_source(torch.from_numpy(np.stack(inputs)))
 
 
-def fix_clip(editor: Editor, info: VideoInfo, faces: str) -> tuple[FaceBox | None, dict[str, np.ndarray] | None]:
-    """What every frame shares, decided once from the same sampled frames: the crop (None: each
-    frame's central square) and the source labels (None: the editor has them or needs none)."""
+def fix_clip(editor: Editor, info: VideoInfo, faces: str) -> tuple[Detection | None, dict[str, np.ndarray] | None]:
+    """What the frames share, decided once from the same sampled frames: the face to follow (None:
+    each frame's central square) and the source labels (None: the editor has them or needs none)."""
     needs_source = needs_clip_source(editor)
     samples = clip_samples(info) if faces == "detect" or needs_source else []
-    box = clip_face_box(info, samples) if faces == "detect" else None
-    return box, clip_source(editor, info, samples, box) if needs_source else None
+    face = clip_face(info, samples) if faces == "detect" else None
+    box = face_crop(face, *samples[0].size) if face is not None else None
+    return face, clip_source(editor, info, samples, box) if needs_source else None
 
 
 def frame_durations(info: VideoInfo) -> dict[int, int]:
@@ -122,17 +123,28 @@ def edit_segment(
     writer: SegmentWriter,
     batch_size: int = 8,
     on_frames: Callable[[int], None] = lambda n: None,
-    box: FaceBox | None = None,
+    face: Detection | None = None,
 ) -> int:
     """Decode, edit and encode one segment with I/O overlapping the model; returns frames written.
 
-    `box` is the clip's crop (clip_face_box); None edits each frame's central square."""
+    `face` is the clip's face (clip_face), followed from there; None edits each frame's central
+    square."""
     gaps = frame_durations(info)
 
-    def prepared() -> Iterator[FrameItem]:
+    def upright_frames() -> Iterator[tuple[av.VideoFrame, Photo]]:
         for frame in decode_segment(info.path, segment):
+            yield frame, upright_photo(frame, info.rotation)
+
+    def prepared() -> Iterator[FrameItem]:
+        if face is None:
+            placed = ((item, centre_box(*item[1].size)) for item in upright_frames())
+        else:
+            followed = follow_face(upright_frames(), lambda item: item[1].rgb, FaceTrack(face),
+                                   detect_every(info.average_rate and float(info.average_rate)))
+            placed = ((item, face_crop(where, *item[1].size)) for item, where in followed)
+        for (frame, photo), box in placed:
             duration = gaps.get(frame.pts) or frame.duration
-            yield prepare_frame(frame, info.rotation, editor.image_size, duration, box)
+            yield FrameItem(frame.pts, duration, photo, box, model_input(photo, box, editor.image_size))
 
     def encode(batch: list[FrameItem], edited: torch.Tensor) -> None:
         for item, after in zip(batch, edited, strict=True):
@@ -157,11 +169,11 @@ def edit_video(
 ) -> dict:
     """`starbatch video` in-process: one segment, then the join that brings the audio back.
 
-    `faces`: "detect" (one crop for the clip; a clip with no face raises NoFaceFound before
-    anything is written) or "center" (each frame's central square)."""
+    `faces`: "detect" (the face is followed; a clip with no face in its sampled frames raises
+    NoFaceFound before anything is written) or "center" (each frame's central square)."""
     start = time.perf_counter()
     info = probe(source)
-    box, source = fix_clip(editor, info, faces)
+    face, source = fix_clip(editor, info, faces)
     if source is not None:
         editor.source = source
     temporary = output.with_name(f".{output.stem}.video.partial.mp4")
@@ -169,7 +181,7 @@ def edit_video(
     try:
         writer = SegmentWriter(temporary, info, settings or EncodeSettings())
         try:
-            edit_segment(info, plan_segments(info, 1)[0], editor, writer, batch_size, bar.update, box)
+            edit_segment(info, plan_segments(info, 1)[0], editor, writer, batch_size, bar.update, face)
         finally:
             writer.close()
         bar.close()
@@ -181,12 +193,12 @@ def edit_video(
 
 
 def edit_segment_to_bytes(info: VideoInfo, segment: Segment, editor: Editor, settings: EncodeSettings,
-                          batch_size: int = 8, box: FaceBox | None = None) -> bytes:  # fmt: skip
+                          batch_size: int = 8, face: Detection | None = None) -> bytes:  # fmt: skip
     """One segment as an MP4 in memory: what a Ray actor returns to the driver."""
     sink = io.BytesIO()
     writer = SegmentWriter(sink, info, settings)
     try:
-        edit_segment(info, segment, editor, writer, batch_size, box=box)
+        edit_segment(info, segment, editor, writer, batch_size, face=face)
     finally:
         writer.close()
     return sink.getvalue()

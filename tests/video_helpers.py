@@ -21,10 +21,11 @@ def make_clip(
     codec: str = "libx264",
     first_pts: int = 0,
     face: bool = False,
+    walk: int = 0,
 ) -> Path:
     """A clip of moving gradients; `variable` gives irregular frame gaps (VFR); `face` puts a
     synthetic face (train/faces.py) on them, upright as a player shows the clip, drifting a
-    pixel per frame."""
+    pixel per frame, or with `walk` that many pixels a frame to the right."""
     pts = [first_pts]
     for i in range(1, frames):
         pts.append(pts[-1] + (step + (i % 3) * step // 2 if variable else step))
@@ -49,7 +50,8 @@ def make_clip(
         if portrait is not None:
             shown = np.rot90(rgb, rotation // 90).copy()  # as a player shows it (video.upright)
             side = portrait.shape[0]
-            shown[2 : 2 + side, 2 + i % 4 : 2 + i % 4 + side] = portrait
+            x = 2 + (i * walk if walk else i % 4)
+            shown[2 : 2 + side, x : x + side] = portrait
             rgb = np.rot90(shown, -(rotation // 90))
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb, dtype=np.uint8), format="rgb24")
         frame.pts, frame.time_base = p, time_base
