@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from starbatch.face_detection import FACE_MODES
+
 ToOption = Annotated[str | None, typer.Option(
     "--to", help="Labels to set, comma-separated: Black_Hair,Young. Clear one with Male=0.")]
 ExpressionOption = Annotated[str | None, typer.Option(help="Expression to give (RaFD models): happy.")]
@@ -16,9 +18,7 @@ DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 PrecisionOption = Annotated[str, typer.Option(help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16.")]
 
 
-class Faces(str, Enum):
-    detect = "detect"
-    center = "center"
+Faces = Enum("Faces", {mode: mode for mode in FACE_MODES}, type=str)  # typer's choices: the detector's modes
 
 
 FacesOption = Annotated[Faces, typer.Option(
