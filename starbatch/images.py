@@ -1,8 +1,8 @@
 """Reading and writing photos: EXIF orientation, colour modes, bit depths, formats, bomb guard.
 
 A Photo holds the pixels as RGB (uint8, or uint16 for 16-bit sources) plus what is needed to
-write the result back in the input's own mode and format. 16-bit colour PNGs go through OpenCV,
-since Pillow reads them as 8-bit.
+write the result back in the input's own mode and format. 16-bit colour PNGs and TIFFs go through
+OpenCV, since Pillow reads them as 8-bit.
 """
 
 import io
@@ -23,7 +23,8 @@ FORMAT_BY_SUFFIX = {
     ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
 }  # fmt: skip
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
-DEEP_RGB_MODES = ("RGB;16", "RGBA;16")  # 16-bit colour PNGs: Pillow would cut them to 8 bits
+DEEP_RGB_MODES = ("RGB;16", "RGBA;16")  # 16-bit colour PNG and TIFF: Pillow would cut them to 8 bits
+DEEP_FORMATS = {"PNG": ".png", "TIFF": ".tiff"}  # the formats OpenCV writes at 16 bits per channel
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ORIENTATION_TAG = 0x0112
 
@@ -59,8 +60,8 @@ def read_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
                     f"{width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
                     f"{max_pixels / 1e6:.0f} MP limit (decompression bomb guard; see --max-pixels)"
                 )
-            if image.format == "PNG" and _is_16_bit_colour_png(path):
-                return _read_16_bit_colour_png(path, image)
+            if _is_16_bit_colour(path, image):
+                return _read_16_bit_colour(path, image)
             image.load()
             return _to_photo(image)
     except StarbatchError:
@@ -90,34 +91,52 @@ def _to_photo(image: Image.Image) -> Photo:
     return Photo(rgb.copy(), mode, source_format, alpha, options)
 
 
-def _is_16_bit_colour_png(path: Path) -> bool:
-    """IHDR: bit depth 16 and colour type 2 (RGB) or 6 (RGBA)."""
-    with open(path, "rb") as handle:
-        head = handle.read(26)
-    return head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR" and head[24] == 16 and head[25] in (2, 6)
+def _is_16_bit_colour(path: Path, image: Image.Image) -> bool:
+    """16 bits per channel, RGB or RGBA: a PNG's IHDR says so, a TIFF's raw mode (RGB;16N...)."""
+    if image.format == "PNG":
+        with open(path, "rb") as handle:
+            head = handle.read(26)
+        return head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR" and head[24] == 16 and head[25] in (2, 6)
+    if image.format == "TIFF" and image.mode in ("RGB", "RGBA") and image.tile:
+        raw_mode = image.tile[0].args[0] if image.tile[0].args else ""
+        return isinstance(raw_mode, str) and raw_mode.startswith(("RGB;16", "RGBA;16", "RGBX;16"))
+    return False
 
 
-def _read_16_bit_colour_png(path: Path, image: Image.Image) -> Photo:
-    """OpenCV keeps all 16 bits (Pillow has no 16-bit colour mode); Pillow still gives the options."""
+def _read_16_bit_colour(path: Path, image: Image.Image) -> Photo:
+    """OpenCV keeps all 16 bits (Pillow has no 16-bit colour mode); Pillow still gives the
+    orientation and the save options."""
     import cv2
 
     pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3:
-        raise StarbatchError("damaged image: 16-bit PNG data could not be decoded")
+        raise StarbatchError(f"damaged image: 16-bit {image.format} data could not be decoded")
+    if image.format == "PNG":  # OpenCV turns TIFFs upright itself, but ignores a PNG's eXIf
+        pixels = _upright(pixels, image.getexif().get(ORIENTATION_TAG, 1))
     rgb = np.ascontiguousarray(pixels[:, :, 2::-1])  # OpenCV gives BGR(A)
     alpha = pixels[:, :, 3].copy() if pixels.shape[2] == 4 else None
     mode = "RGBA;16" if alpha is not None else "RGB;16"
-    return Photo(rgb, mode, "PNG", alpha, _save_options(image))
+    return Photo(rgb, mode, image.format, alpha, _save_options(image))
 
 
-def _encode_16_bit_colour_png(photo: Photo) -> bytes:
-    """PNG at 16 bits per channel (OpenCV's encoder: the colour profile and EXIF are not kept)."""
+def _upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """What ImageOps.exif_transpose does, for arrays Pillow cannot hold."""
+    turned = {2: pixels[:, ::-1], 3: pixels[::-1, ::-1], 4: pixels[::-1],
+              5: pixels.transpose(1, 0, 2), 6: np.rot90(pixels, -1),
+              7: pixels[::-1, ::-1].transpose(1, 0, 2), 8: np.rot90(pixels, 1)}
+    return np.ascontiguousarray(turned.get(orientation, pixels))
+
+
+def _encode_16_bit_colour(photo: Photo, image_format: str) -> bytes:
+    """PNG or TIFF at 16 bits per channel (OpenCV's encoder: the colour profile and EXIF are not
+    kept)."""
     import cv2
 
     planes = [photo.rgb[:, :, 2::-1]] + ([photo.alpha[:, :, None]] if photo.alpha is not None else [])
-    ok, data = cv2.imencode(".png", np.ascontiguousarray(np.concatenate(planes, axis=2)))
+    pixels = np.ascontiguousarray(np.concatenate(planes, axis=2))
+    ok, data = cv2.imencode(DEEP_FORMATS[image_format], pixels)
     if not ok:
-        raise StarbatchError("could not encode the 16-bit PNG")
+        raise StarbatchError(f"could not encode the 16-bit {image_format}")
     return data.tobytes()
 
 
@@ -175,8 +194,8 @@ def photo_to_image(photo: Photo) -> Image.Image:
 def encode_photo(photo: Photo, image_format: str | None = None) -> bytes:
     """Encode in `image_format` (default: the source's) with the source's save options."""
     image_format = image_format or photo.format
-    if photo.mode in DEEP_RGB_MODES and image_format == "PNG":
-        return _encode_16_bit_colour_png(photo)
+    if photo.mode in DEEP_RGB_MODES and image_format in DEEP_FORMATS:
+        return _encode_16_bit_colour(photo, image_format)
     if photo.mode in DEEP_RGB_MODES:  # another format asked for: 8 bits, as Pillow can write
         photo = Photo((photo.rgb >> 8).astype(np.uint8), photo.mode[:-3], photo.format,
                       None if photo.alpha is None else (photo.alpha >> 8).astype(np.uint8), photo.save_options)

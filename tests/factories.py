@@ -111,3 +111,34 @@ def face_photo(width: int, height: int, faces: list[tuple[int, int, int]], seed:
         face = Image.fromarray(celeba_face(seed, index)[0]).resize((side, side), Image.BICUBIC)
         photo[top : top + side, left : left + side] = np.asarray(face)
     return photo
+
+
+def deep_tiff(rgb: np.ndarray, orientation: int = 1) -> bytes:
+    """An uncompressed 16-bit RGB TIFF with an EXIF-style orientation tag, written field by field:
+    neither Pillow nor OpenCV writes one (Pillow has no 16-bit colour mode; OpenCV writes no
+    orientation)."""
+    height, width, _ = rgb.shape
+    pixels = np.ascontiguousarray(rgb, dtype="<u2").tobytes()
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 3, None), (259, 3, 1, 1),
+               (262, 3, 1, 2), (273, 4, 1, None), (274, 3, 1, orientation), (277, 3, 1, 3),
+               (278, 4, 1, height), (279, 4, 1, len(pixels)), (284, 3, 1, 1)]
+    ifd_size = 2 + 12 * len(entries) + 4
+    bits_at = 8 + ifd_size
+    pixels_at = bits_at + 6
+    body = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        value = {258: bits_at, 273: pixels_at}.get(tag, value)
+        packed = struct.pack("<HI", value, 0)[:4] if kind == 3 and count == 1 else struct.pack("<I", value)
+        body += struct.pack("<HHI", tag, kind, count) + packed
+    body += struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8) + body + struct.pack("<3H", 16, 16, 16) + pixels
+
+
+def with_orientation(png: bytes, orientation: int) -> bytes:
+    """The PNG with an eXIf chunk holding only an orientation tag, before its image data."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = exif.tobytes().removeprefix(b"Exif\x00\x00")
+    chunk = struct.pack(">I", len(data)) + b"eXIf" + data + struct.pack(">I", zlib.crc32(b"eXIf" + data))
+    at = png.index(b"IDAT") - 4
+    return png[:at] + chunk + png[at:]

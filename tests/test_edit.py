@@ -15,7 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import official_stargan as official
-from factories import face_like, random_model, write_photo_tree
+from factories import deep_tiff, face_like, random_model, with_orientation, write_photo_tree
 from starbatch.checkpoint import import_official, save_model
 from starbatch.cli import app
 
@@ -209,21 +209,44 @@ def test_full_disk_names_the_file_and_the_run_goes_on(tmp_path, model, monkeypat
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
 
 
+@pytest.mark.parametrize("suffix", [".png", ".tiff"])
 @pytest.mark.parametrize("channels", [3, 4])
-def test_16_bit_colour_png_keeps_its_depth_and_alpha(tmp_path, model, channels):
+def test_16_bit_colour_png_and_tiff_keep_their_depth_and_alpha(tmp_path, model, channels, suffix):
     import cv2
 
     rng = np.random.default_rng(channels)
     deep = (face_like(96, 64, seed=3).astype(np.uint16) * 257) ^ rng.integers(0, 256, (64, 96, 3), dtype=np.uint16)
     planes = [deep[:, :, ::-1]] + ([rng.integers(0, 65536, (64, 96, 1), dtype=np.uint16)] if channels == 4 else [])
     source = np.concatenate(planes, axis=2)
-    assert cv2.imwrite(str(tmp_path / "deep.png"), source)
-    result = run("edit", tmp_path / "deep.png", "--to", "Black_Hair", "-m", model, "-o", tmp_path / "out", *CENTRE)
+    name = f"deep{suffix}"
+    assert cv2.imwrite(str(tmp_path / name), source)
+    result = run("edit", tmp_path / name, "--to", "Black_Hair", "-m", model, "-o", tmp_path / "out", *CENTRE)
     assert result.exit_code == 0, result.output
-    written = cv2.imread(str(tmp_path / "out" / "deep.png"), cv2.IMREAD_UNCHANGED)
+    written = cv2.imread(str(tmp_path / "out" / name), cv2.IMREAD_UNCHANGED)
     assert written.dtype == np.uint16 and written.shape == source.shape
     # centre square of a 96x64 photo: columns 16..79 are edited, the rest comes back to the bit
     assert np.array_equal(written[:, :16], source[:, :16]) and np.array_equal(written[:, 80:], source[:, 80:])
     assert (written[:, 16:80, :3] != source[:, 16:80, :3]).any()
     assert np.array_equal(written[:, :, 3:], source[:, :, 3:])  # alpha untouched
     assert (written[:, :16].astype(np.int64) & 0xFF).any()  # low bytes survive: not 8-bit data scaled up
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tiff"])
+def test_16_bit_colour_photo_with_an_orientation_tag_is_edited_upright(tmp_path, model, suffix):
+    """Stored 96 wide and 64 high, shown turned a quarter clockwise (orientation 6): the model sees,
+    and the output keeps, the upright 64 x 96 picture at 16 bits."""
+    import cv2
+
+    stored = np.random.default_rng(6).integers(0, 65536, (64, 96, 3), dtype=np.uint16)
+    data = deep_tiff(stored, 6) if suffix == ".tiff" else with_orientation(
+        cv2.imencode(".png", stored[:, :, ::-1])[1].tobytes(), 6)
+    (tmp_path / f"turned{suffix}").write_bytes(data)
+    result = run("edit", tmp_path / f"turned{suffix}", "--to", "Black_Hair", "-m", model, "-o", tmp_path / "out",
+                 *CENTRE)
+    assert result.exit_code == 0, result.output
+    written = cv2.imread(str(tmp_path / "out" / f"turned{suffix}"), cv2.IMREAD_UNCHANGED)[:, :, ::-1]
+    upright = np.rot90(stored, -1)
+    assert written.dtype == np.uint16 and written.shape == upright.shape == (96, 64, 3)
+    # the centre square of the upright picture is rows 16..79: above and below come back exactly
+    assert np.array_equal(written[:16], upright[:16]) and np.array_equal(written[80:], upright[80:])
+    assert (written[16:80] != upright[16:80]).any()
