@@ -140,9 +140,22 @@ def evaluate(
     path = resolve_model(model)
     report = run_eval(load_model(path), celeba_dir, rafd_dir, classifier_epochs, cache_dir)
     report["model"] = str(path)
+    _warn_if_the_judge_is_weak(report)
     text = json.dumps(report, indent=2)
     if json_out is not None:
         if json_out.parent and not json_out.parent.is_dir():
             raise StarbatchError(f"{json_out}: its folder does not exist")
         write_atomically(json_out, text.encode())
     typer.echo(text)
+
+
+WEAK_JUDGE = 0.15  # the judge's error on real test images above which its verdicts mean little
+
+
+def _warn_if_the_judge_is_weak(report: dict) -> None:
+    weak = {name: error for name, error in report["classifier_error_on_real_test_images_per_domain"].items()
+            if error is not None and error > WEAK_JUDGE}
+    if weak:
+        worst = ", ".join(f"{name} {error:.2f}" for name, error in sorted(weak.items(), key=lambda kv: -kv[1])[:4])
+        typer.echo(f"starbatch: warning: the judge itself errs on real test images ({worst}): those rows "
+                   "measure the judge as much as the model; more faces help (make-faces --n 2000)", err=True)
