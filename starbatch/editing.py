@@ -18,6 +18,7 @@ from starbatch.errors import StarbatchError
 from starbatch.face_detection import FaceBox
 from starbatch.images import Photo
 from starbatch.labels import BINARY, EditPass, plan_passes, source_from_text, target_part
+from starbatch.turned_crop import turned_back, turned_pixels
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -28,7 +29,10 @@ def model_input(photo: Photo, box: FaceBox, image_size: int) -> np.ndarray:
     8-bit sources go through Pillow's bilinear resize on uint8 (torchvision's Resize on PIL), so
     results match the official pipeline; 16-bit sources are resized in float to keep their depth.
     """
-    crop = photo.rgb[box.top : box.top + box.side, box.left : box.left + box.side]
+    if box.turn:
+        crop = turned_pixels(photo.rgb, box)
+    else:
+        crop = photo.rgb[box.top : box.top + box.side, box.left : box.left + box.side]
     size = (image_size, image_size)
     if crop.dtype == np.uint8:
         small = np.asarray(Image.fromarray(crop).resize(size, Image.BILINEAR), dtype=np.float32)
@@ -57,13 +61,17 @@ def paste_edit(photo: Photo, box: FaceBox, before: torch.Tensor, after: torch.Te
     """Add G's change (after - before, at model size) upsampled onto the full-resolution crop.
 
     Where the crop meets the rest of the image the change fades out over 1/32 of its side, so no
-    seam shows; unchanged pixels come back bit-exact.
+    seam shows; unchanged pixels come back bit-exact. A turned crop's change is turned back
+    (turned_crop.py).
     """
     residual = ((after.float() - before.float()) / 2)[None]  # [-1, 1] units -> [0, 1] units
     change = F.interpolate(residual, size=(box.side, box.side), mode="bilinear",
                            align_corners=False)[0].permute(1, 2, 0).numpy()  # fmt: skip
-    change *= _fade_mask(photo.size, box)[:, :, None]
-    region = (slice(box.top, box.top + box.side), slice(box.left, box.left + box.side))
+    if box.turn:
+        region, change = turned_back(change, box, *photo.size)
+    else:
+        change *= _fade_mask(photo.size, box)[:, :, None]
+        region = (slice(box.top, box.top + box.side), slice(box.left, box.left + box.side))
     crop = photo.rgb[region].astype(np.float32)
     edited = np.clip(crop + change * photo.max_value, 0, photo.max_value) + 0.5
     rgb = photo.rgb.copy()

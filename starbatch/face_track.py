@@ -36,7 +36,7 @@ class FaceTrack:
         nearest = min(faces, key=lambda face: _distance(face, self.held))
         moved = _distance(nearest, self.held) > MOVE_FRACTION * self.held.side
         resized = abs(nearest.side / self.held.side - 1) > MOVE_FRACTION
-        if moved or resized:
+        if moved or resized or nearest.turn != self.held.turn:
             self.held = nearest
         return self.held
 
@@ -73,7 +73,7 @@ def _glide(frames: list[Frame], start: Detection, end: Detection) -> Iterator[tu
     for step, frame in enumerate(frames):
         t = step / len(frames)
         yield frame, Detection(*(float(a + (b - a) * t) for a, b in (
-            (start.left, end.left), (start.top, end.top), (start.side, end.side))))
+            (start.left, end.left), (start.top, end.top), (start.side, end.side), (start.turn, end.turn))))
 
 
 def _distance(a: Detection, b: Detection) -> float:

@@ -83,7 +83,7 @@ def clip_face(info: VideoInfo, samples: list[Photo]) -> Detection:
         raise NoFaceFound(f"{info.path}: no face found in {len(samples)} sampled frames "
                           "(--faces center edits the centre square)")  # fmt: skip
     return Detection(*(float(np.median([getattr(face, name) for face in largest]))
-                       for name in ("left", "top", "side")))  # fmt: skip
+                       for name in ("left", "top", "side", "turn")))  # fmt: skip
 
 
 def clip_source(editor: Editor, info: VideoInfo, samples: list[Photo],
