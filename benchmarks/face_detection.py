@@ -7,7 +7,9 @@
   training framing: median IoU, and the scale and shift a fit on these faces gives;
 - false positives: face-free pictures with any box (the renderer's backgrounds without a person,
   gradients, noise, random shapes, the tests' `face_like` stand-ins);
-- tilted heads: recall with the faces turned 0-30 degrees, with and without the turned search;
+- tilted heads: recall with the faces turned 0-30 degrees, with and without the turned search; and
+  how close the model's input comes to the same face level, with upright crops, turned crops
+  from the turned search, and eye levelling too;
 - cost: ms per photo at a few sizes, one thread, against G's time per image (official size).
 
     python benchmarks/face_detection.py --faces 300 --negatives 500
@@ -102,6 +104,39 @@ def tilted_recall(faces: list[np.ndarray], angles=(0, 10, 20, 30)) -> None:
               f"{counts['without']:.2f} upright search only, {counts['with']:.2f} with the turned search")
 
 
+def turned_crops(count: int, angles=(0, 10, 15, 20, 25)) -> None:
+    """How close the model's input for a turned face comes to the same face level: mean |difference|
+    over the crop's middle (128 px input, [-1, 1] units), for upright crops only, with the turned
+    search's crops, and with eye levelling as well (_levelled)."""
+    from starbatch.editing import model_input
+    from starbatch.images import Photo
+
+    level = [Image.fromarray(celeba_face(0, i, level=True)[0]).resize((2 * SIZE, 2 * SIZE), Image.BICUBIC)
+             for i in range(count)]  # fmt: skip
+    references = []
+    for face in level:
+        boxes = fd.face_boxes(np.asarray(face))
+        references.append(model_input(Photo(np.asarray(face), "RGB", "PNG"), boxes[0], SIZE) if boxes else None)
+    levelled = fd._levelled
+    for angle in angles:
+        errors = {"upright crops": [], "turned search": [], "and eye levelling": []}
+        for label in errors:
+            fd._levelled = levelled if label == "and eye levelling" else (lambda gray, face: face)
+            for index, (face, reference) in enumerate(zip(level, references, strict=True)):
+                picture = np.asarray(face.rotate(angle if index % 2 else -angle, resample=Image.BICUBIC,
+                                                 fillcolor=face.getpixel((0, 0))))  # fmt: skip
+                boxes = fd.face_boxes(picture)
+                if reference is None or not boxes:
+                    continue
+                box = boxes[0] if label != "upright crops" else fd.FaceBox(boxes[0].left, boxes[0].top, boxes[0].side)
+                middle = (slice(None), slice(SIZE // 4, 3 * SIZE // 4), slice(SIZE // 4, 3 * SIZE // 4))
+                errors[label].append(float(np.abs(model_input(Photo(picture, "RGB", "PNG"), box, SIZE)
+                                                  - reference)[middle].mean()))  # fmt: skip
+        fd._levelled = levelled
+        print(f"model input vs the level face, heads turned {angle} degrees ({count} CelebA-style, 256 px): "
+              + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in errors.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--faces", type=int, default=300, help="images of each style")
@@ -139,6 +174,7 @@ def main() -> None:
         f"{tones[t[0]]:.2f}-{tones[t[-1]]:.2f}: {np.mean([bool(found[i]) for i in t]):.2f}" for t in thirds))
 
     tilted_recall(sets["celeba"][: args.tilted])
+    turned_crops(args.tilted)
 
     frame = fd.FaceBox(0, 0, SIZE)
     boxes = [f[0] for f in found if f and on_face(f[0], SIZE)]

@@ -34,7 +34,8 @@ positives on 500 face-free pictures (rendered backgrounds, gradients, noise, ran
 tests' face_like stand-ins) at 128 and at 256 px; crop IoU with the training frame 0.84 (median).
 Missed: the darkest skin tones most (0.81 vs 0.97), heads turned sideways (frontal cascades) or
 tilted past ~30 degrees. A face found turned gets a crop turned with it (turned_crop.py), so the
-model sees it upright.
+model sees it upright; so does a face found upright whose eyes (eye cascade) lie 6 degrees or
+more off level (_levelled).
 Cost: 10-60 ms per photo on one CPU thread, about a quarter of G's time per image on CPU.
 """
 
@@ -57,6 +58,8 @@ CROP_SHIFT = -0.08  # crop centre - box centre, in box sides (negative: up)
 SKIN_SHARE = 0.4  # of a further face's middle, when the largest face's middle is skin-coloured too
 EYES = "haarcascade_eye.xml"  # last resort: a pair of eyes where the face cascades saw no face
 TILT = 20  # degrees each way, searched last: heads tilted 10-30 degrees
+LEVEL_FROM = 6  # degrees: eyes closer to level keep the upright crop (training faces tilt ~7)
+ROLL_LIMIT = 35  # degrees: a steeper "pair of eyes" is something else
 EYE_PAIR_BOX = (3.34, 0.30)  # face box side, and its centre below the eyes' midpoint, in eye spacings
 
 
@@ -136,7 +139,7 @@ def detect_faces(rgb: np.ndarray) -> list[Detection]:
         found = _eye_pairs(gray, smallest)
     if not found:  # a tilted head: the cascades want faces within about 10 degrees of upright
         found = _tilted(gray, smallest)
-    faces = _one_box_per_face([Detection(*box) for box in found])
+    faces = [_levelled(gray, face) for face in _one_box_per_face([Detection(*box) for box in found])]
     if faces and _skin_share(rgb, faces[0]) >= SKIN_SHARE:  # the photo's colours are natural: hold the rest to it
         faces = faces[:1] + [face for face in faces[1:] if _skin_share(rgb, face) >= SKIN_SHARE]
     return [Detection(face.left / shrink, face.top / shrink, face.side / shrink, face.turn) for face in faces]
@@ -184,6 +187,33 @@ def _tilted(gray: np.ndarray, smallest: int) -> list[tuple[float, float, float, 
             centre_x, centre_y = back @ np.array([x + side / 2, y + side / 2, 1.0])
             found.append((centre_x - side / 2, centre_y - side / 2, side, float(angle)))
     return found
+
+
+def _levelled(gray: np.ndarray, face: Detection) -> Detection:
+    """The face with `turn` set from the line through its eyes, when it is found upright but tilted
+    by LEVEL_FROM degrees or more and a pair of eyes is clear (eye cascade, eyes of 12 px or more):
+    in the upper half, one on each side, of about one size, ROLL_LIMIT degrees off level at most."""
+    if face.turn or face.side < 48:
+        return face
+    left, top, side = (int(round(v)) for v in (face.left, face.top, face.side))
+    region = gray[max(0, top) : top + side // 2 + side // 8, max(0, left) : left + side]
+    if min(region.shape) < 24:
+        return face
+    eyes = np.asarray(_cascade(EYES).detectMultiScale(region, SCALE_STEP, 3, minSize=(12, 12),
+                                                      maxSize=(side // 3, side // 3))).reshape(-1, 4)  # fmt: skip
+    centres = [(x + w / 2, y + w / 2, float(w)) for x, y, w, _ in eyes]
+    middle = side / 2 - max(0, left) + left
+    rolls = []
+    for x1, y1, w1 in centres:
+        for x2, y2, w2 in centres:
+            apart = x2 - x1
+            if x1 < middle < x2 and max(w1, w2) < 1.5 * min(w1, w2) and 0.25 * side < apart < 0.7 * side:
+                roll = float(np.degrees(np.arctan2(y2 - y1, apart)))
+                if abs(roll) <= ROLL_LIMIT:
+                    rolls.append(roll)
+    if len(rolls) != 1 or abs(rolls[0]) < LEVEL_FROM:  # no pair, an unclear choice, or level enough
+        return face
+    return Detection(face.left, face.top, face.side, rolls[0])
 
 
 def _skin_share(rgb: np.ndarray, face: Detection) -> float:

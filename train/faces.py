@@ -363,8 +363,9 @@ def _finish(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 CELEBA, RAFD = 0, 1
 
 
-def celeba_face(seed: int, index: int) -> tuple[np.ndarray, dict[str, bool]]:
-    """A CelebA-like face (varied scene, framing and tilt) and its 40 attributes."""
+def celeba_face(seed: int, index: int, level: bool = False) -> tuple[np.ndarray, dict[str, bool]]:
+    """A CelebA-like face (varied scene, framing and tilt) and its 40 attributes; `level`: the same
+    face and scene with no tilt (for measuring how crops of turned faces come out)."""
     rng = np.random.default_rng([seed, CELEBA, index])
     person = sample_person(rng)
     smiling = bool(rng.random() < 0.4)
@@ -374,6 +375,8 @@ def celeba_face(seed: int, index: int) -> tuple[np.ndarray, dict[str, bool]]:
         tilt=float(np.deg2rad(rng.normal(0, 7))),
         plain_background=bool(rng.random() < 0.1),
     )
+    if level:
+        pose.tilt = 0.0
     image = render_face(person, pose, "happy" if smiling else "neutral", rng)
     attributes = dict.fromkeys(CELEBA_ATTRIBUTES, False)
     attributes.update(hair_labels(person))
