@@ -4,7 +4,8 @@ stays near it, and glide the crop to where the face went when it moved.
 A crop that followed every detection would jitter (Haar boxes wander a few percent from frame to
 frame) and the edit would flicker; a crop fixed for the whole clip loses a face that walks away.
 So the crop is held until a detection differs from it by more than MOVE_FRACTION of the face's
-side, in place or in size, and between two detections it moves linearly, frame by frame. A
+side, in place or in size, or by MOVE_DEGREES in turn (a tilted head's crop is turned upright,
+turned_crop.py), and between two detections it moves linearly, frame by frame. A
 detection that finds no face holds the crop where it was. Among several faces the one nearest the
 held crop is followed, so the edit does not jump between people.
 """
@@ -19,6 +20,7 @@ from starbatch.face_detection import Detection, detect_faces
 
 DETECT_EVERY_SECONDS = 0.5
 MOVE_FRACTION = 0.12  # of the held face's side: smaller changes are detection noise, held still
+MOVE_DEGREES = 5.0  # the same for the crop's turn (eye levelling wanders by a few degrees)
 
 Frame = TypeVar("Frame")
 
@@ -36,7 +38,8 @@ class FaceTrack:
         nearest = min(faces, key=lambda face: _distance(face, self.held))
         moved = _distance(nearest, self.held) > MOVE_FRACTION * self.held.side
         resized = abs(nearest.side / self.held.side - 1) > MOVE_FRACTION
-        if moved or resized or nearest.turn != self.held.turn:
+        turned = abs(nearest.turn - self.held.turn) > MOVE_DEGREES
+        if moved or resized or turned:
             self.held = nearest
         return self.held
 

@@ -24,6 +24,8 @@ def test_the_crop_holds_through_jitter_and_moves_with_the_face():
     assert track.update([]) == Detection(100.0, 100.0, 80.0)  # nothing found: held
     assert track.update([Detection(130.0, 100.0, 80.0)]) == Detection(130.0, 100.0, 80.0)
     assert track.update([Detection(130.0, 100.0, 100.0)]) == Detection(130.0, 100.0, 100.0)
+    assert track.update([Detection(130.0, 100.0, 100.0, 3.0)]).turn == 0.0  # eye levelling wanders
+    assert track.update([Detection(130.0, 100.0, 100.0, 12.0)]).turn == 12.0  # the head tilted
 
 
 def test_of_two_faces_the_one_nearest_the_crop_is_followed():
