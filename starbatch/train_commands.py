@@ -64,6 +64,8 @@ def train(
     g_lr: Annotated[float, typer.Option(help="G learning rate.")] = 1e-4,
     d_lr: Annotated[float, typer.Option(help="D learning rate.")] = 1e-4,
     n_critic: Annotated[int, typer.Option(help="D updates per G update.")] = 5,
+    lambda_id: Annotated[float, typer.Option(help="Weight of an identity term |x - G(x, c_org)| (not in "
+                                             "the paper; 0: off). May be added on --resume.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of weights, batches and targets.")] = 0,
     precision: Annotated[str, typer.Option(help="fp32, or bf16 autocast (GPU only).")] = "fp32",
     sample_every: Annotated[int, typer.Option(help="Write a sample grid every N steps (0: never).")]
@@ -94,7 +96,7 @@ def train(
         attributes=[a.strip() for a in attributes.split(",") if a.strip()],
         image_size=image_size, batch_size=batch_size, iters=iters, decay_iters=decay_iters,
         g_conv_dim=g_conv_dim, d_conv_dim=d_conv_dim, g_repeat_num=g_repeat_num,
-        d_repeat_num=d_repeat_num, g_lr=g_lr, d_lr=d_lr, n_critic=n_critic, seed=seed,
+        d_repeat_num=d_repeat_num, g_lr=g_lr, d_lr=d_lr, n_critic=n_critic, lambda_id=lambda_id, seed=seed,
         precision=precision, sample_every=sample_every, checkpoint_every=checkpoint_every,
     )
     settings.validate()

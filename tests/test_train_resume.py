@@ -64,3 +64,17 @@ def test_resume_refuses_other_settings(straight):
         run(settings(faces, out, batch_size=2), resume=True, progress=False)
     with pytest.raises(StarbatchError, match="pass --resume"):
         run(settings(faces, out), progress=False)
+
+
+def test_a_resume_may_add_the_identity_term_and_it_is_trained_and_logged(straight, tmp_path):
+    """Fine-tuning a finished model with |x - G(x, c_org)|: the run goes on from its checkpoint,
+    logs the term, and the identity error it measures falls from where the plain run left it."""
+    faces, out = straight
+    run(settings(faces, tmp_path), progress=False, stop_at=3)
+    run(settings(faces, tmp_path, iters=12, lambda_id=50.0), resume=True, progress=False)
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, 13))
+    ids = [r["celeba/G/loss_id"] for r in log if "celeba/G/loss_id" in r]
+    assert len(ids) >= 2 and all("celeba/G/loss_id" not in r for r in log[:3])
+    assert ids[-1] < ids[0]
+    assert load_model(tmp_path / "model.safetensors").config.step == 12

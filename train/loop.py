@@ -52,6 +52,7 @@ class TrainSettings:
     lambda_gp: float = losses.LAMBDA_GP
     lambda_cls: float = losses.LAMBDA_CLS
     lambda_rec: float = losses.LAMBDA_REC
+    lambda_id: float = 0.0  # not in the paper: |x - G(x, c_org)|, keeps colours a cycle could swap
     seed: int = 0
     precision: str = "fp32"
     # Not part of the result: how often things are written.
@@ -61,7 +62,10 @@ class TrainSettings:
 
     RESULT_FIELDS = ("dataset", "attributes", "image_size", "batch_size", "iters", "decay_iters",
                      "g_conv_dim", "d_conv_dim", "g_repeat_num", "d_repeat_num", "g_lr", "d_lr",
-                     "beta1", "beta2", "n_critic", "lambda_gp", "lambda_cls", "lambda_rec", "seed")
+                     "beta1", "beta2", "n_critic", "lambda_gp", "lambda_cls", "lambda_rec", "lambda_id",
+                     "seed")
+    # what a resume may change: more steps, or the identity term added to fine-tune a model
+    CHANGEABLE_ON_RESUME = ("iters", "lambda_id")
 
     def validate(self) -> None:
         if self.dataset not in ("celeba", "rafd", "both"):
@@ -229,21 +233,27 @@ class Trainer:
                                               kind)
                 x_rec = self.g_run(x_fake, c_org)
                 g_rec = losses.reconstruction(x_real, x_rec.float())
+                g_id = losses.reconstruction(x_real, self.g_run(x_real, c_org).float()) if s.lambda_id else None
             g_loss = g_fake + s.lambda_rec * g_rec + s.lambda_cls * g_cls
+            if g_id is not None:
+                g_loss = g_loss + s.lambda_id * g_id
             self.d_opt.zero_grad(set_to_none=True)
             self.g_opt.zero_grad(set_to_none=True)
             g_loss.backward()
             self.g_opt.step()
             log.update({"G/loss_fake": g_fake.item(), "G/loss_rec": g_rec.item(),
                         "G/loss_cls": g_cls.item()})
+            if g_id is not None:
+                log["G/loss_id"] = g_id.item()
         return log
 
     # --- files ----------------------------------------------------------------------------
 
     def resume(self, path: Path) -> None:
         saved = state.load_checkpoint(path)
-        ours, theirs = self.settings.result_view(), saved.settings
-        changed = [k for k in ours if k in theirs and ours[k] != theirs[k] and k != "iters"]
+        ours, defaults = self.settings.result_view(), asdict(TrainSettings("celeba", ""))
+        theirs = {k: saved.settings.get(k, defaults[k]) for k in ours}  # older files lack newer fields
+        changed = [k for k in ours if ours[k] != theirs[k] and k not in TrainSettings.CHANGEABLE_ON_RESUME]
         if changed:
             k = changed[0]
             raise StarbatchError(f"{path}: trained with {k}={theirs[k]!r}, not {ours[k]!r}; "
