@@ -21,6 +21,11 @@ from starbatch.labels import BINARY, EditPass, plan_passes, source_from_text, ta
 from starbatch.turned_crop import turned_back, turned_pixels
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Where a found face's change goes, in crop sides: the training framing (train/faces.py) puts the
+# face's centre at 0.52 of the frame, its half-width at 0.23 and the hair up to ~0.3 either side
+# and ~0.3 above; the ellipse covers that, its feather reaches long hair at the shoulders.
+HEAD_ELLIPSE = (0.5, 0.55, 0.42, 0.5)  # centre x, centre y, half-width, half-height
+HEAD_FEATHER = (0.8, 1.1)  # of the ellipse's radius: the whole change inside, none beyond
 
 
 def model_input(photo: Photo, box: FaceBox, image_size: int) -> np.ndarray:
@@ -60,17 +65,20 @@ def crop_photo(edited: torch.Tensor, source_format: str = "PNG") -> Photo:
 def paste_edit(photo: Photo, box: FaceBox, before: torch.Tensor, after: torch.Tensor) -> Photo:
     """Add G's change (after - before, at model size) upsampled onto the full-resolution crop.
 
-    Where the crop meets the rest of the image the change fades out over 1/32 of its side, so no
-    seam shows; unchanged pixels come back bit-exact. A turned crop's change is turned back
-    (turned_crop.py).
+    A found face's change is blended over its head only (head_mask): StarGAN's instance norm
+    shifts the colours of large flat areas, and a crop's shifted background would show as a box.
+    The central square (--faces center) takes the change whole, fading out over 1/32 of its side
+    where it meets the rest of the image. Unchanged pixels come back bit-exact. A turned crop's
+    change is turned back (turned_crop.py).
     """
     residual = ((after.float() - before.float()) / 2)[None]  # [-1, 1] units -> [0, 1] units
     change = F.interpolate(residual, size=(box.side, box.side), mode="bilinear",
                            align_corners=False)[0].permute(1, 2, 0).numpy()  # fmt: skip
+    weight = head_mask(box.side) if box.head else _fade_mask(photo.size, box, every_side=bool(box.turn))
+    change *= weight[:, :, None]
     if box.turn:
         region, change = turned_back(change, box, *photo.size)
     else:
-        change *= _fade_mask(photo.size, box)[:, :, None]
         region = (slice(box.top, box.top + box.side), slice(box.left, box.left + box.side))
     crop = photo.rgb[region].astype(np.float32)
     edited = np.clip(crop + change * photo.max_value, 0, photo.max_value) + 0.5
@@ -79,19 +87,30 @@ def paste_edit(photo: Photo, box: FaceBox, before: torch.Tensor, after: torch.Te
     return Photo(rgb, photo.mode, photo.format, photo.alpha, photo.save_options)
 
 
-def _fade_mask(size: tuple[int, int], box: FaceBox) -> np.ndarray:
+def head_mask(side: int) -> np.ndarray:
+    """(side, side) weights over a face crop: 1 over the face and hair of the training framing (an
+    ellipse HEAD_ELLIPSE), falling to 0 from HEAD_FEATHER[0] to HEAD_FEATHER[1] of its radius, so
+    the crop's corners and sides (background) keep their pixels."""
+    centre_x, centre_y, half_width, half_height = HEAD_ELLIPSE
+    inner, outer = HEAD_FEATHER
+    t = (np.arange(side, dtype=np.float32) + 0.5) / side
+    radius = np.hypot(((t - centre_x) / half_width)[None, :], ((t - centre_y) / half_height)[:, None])
+    return np.clip((outer - radius) / (outer - inner), 0.0, 1.0)
+
+
+def _fade_mask(size: tuple[int, int], box: FaceBox, every_side: bool = False) -> np.ndarray:
     width, height = size
     ramp = max(1, box.side // 32)
     steps = np.minimum(np.arange(box.side) + 1, ramp).astype(np.float32) / ramp
     near = np.ones(box.side, dtype=np.float32)
     rows, cols = near.copy(), near.copy()
-    if box.top > 0:
+    if box.top > 0 or every_side:
         rows = np.minimum(rows, steps)
-    if box.top + box.side < height:
+    if box.top + box.side < height or every_side:
         rows = np.minimum(rows, steps[::-1])
-    if box.left > 0:
+    if box.left > 0 or every_side:
         cols = np.minimum(cols, steps)
-    if box.left + box.side < width:
+    if box.left + box.side < width or every_side:
         cols = np.minimum(cols, steps[::-1])
     return rows[:, None] * cols[None, :]
 

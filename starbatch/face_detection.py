@@ -71,6 +71,7 @@ class FaceBox:
     top: int
     side: int
     turn: float = 0.0  # degrees the square is turned about its centre (turned_crop.py); 0: upright
+    head: bool = False  # framed around a found face: the change is blended over the head only
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def face_crop(face: Detection, width: int, height: int) -> FaceBox:
     centre_y += np.cos(angle) * CROP_SHIFT * face.side
     left = min(max(round(centre_x - side / 2), 0), width - side)
     top = min(max(round(centre_y - side / 2), 0), height - side)
-    return FaceBox(int(left), int(top), side, face.turn)
+    return FaceBox(int(left), int(top), side, face.turn, head=True)
 
 
 def face_boxes(rgb: np.ndarray, faces: str = "detect") -> list[FaceBox]:

@@ -4,7 +4,7 @@ change turned back onto the photo.
 A FaceBox with `turn` a degrees is the square of its left/top/side, turned a degrees
 counter-clockwise about its centre (OpenCV's sense, y down): the face found in the picture turned
 by a (face_detection._tilted). Outside the photo the crop repeats the border pixels; the change
-goes back only onto the photo, fading out at all four sides of the turned square.
+(already faded or masked by the caller) goes back only onto the photo.
 """
 
 import numpy as np
@@ -35,10 +35,6 @@ def turned_back(change: np.ndarray, box: FaceBox, width: int, height: int) -> tu
     it covers and the change there, zero outside the turned square."""
     import cv2
 
-    ramp = max(1, box.side // 32)
-    steps = np.minimum(np.arange(box.side) + 1, ramp).astype(np.float32) / ramp
-    edge = np.minimum(steps, steps[::-1])
-    faded = change * (edge[:, None] * edge[None, :])[:, :, None]
     angle = np.deg2rad(box.turn)
     reach = box.side / 2 * (abs(np.cos(angle)) + abs(np.sin(angle))) + 1
     centre_x, centre_y = box.left + box.side / 2, box.top + box.side / 2
@@ -46,7 +42,7 @@ def turned_back(change: np.ndarray, box: FaceBox, width: int, height: int) -> tu
     right, bottom = min(width, int(np.ceil(centre_x + reach))), min(height, int(np.ceil(centre_y + reach)))
     crop_to_region = cv2.invertAffineTransform(_photo_to_crop(box))
     crop_to_region[:, 2] -= (left, top)
-    placed = cv2.warpAffine(np.ascontiguousarray(faded, dtype=np.float32), crop_to_region,
+    placed = cv2.warpAffine(np.ascontiguousarray(change, dtype=np.float32), crop_to_region,
                             (right - left, bottom - top), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
     return (slice(top, bottom), slice(left, right)), placed.reshape(bottom - top, right - left, -1)

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from starbatch.editing import model_input, paste_edit
+from starbatch.editing import HEAD_ELLIPSE, HEAD_FEATHER, model_input, paste_edit
 from starbatch.face_detection import FaceBox, detect_faces, face_boxes
 from starbatch.images import Photo
 from starbatch.train.faces import celeba_face
@@ -37,27 +37,42 @@ def test_the_model_sees_a_tilted_face_upright():
     assert np.abs(as_found - reference)[centre].mean() > 0.06
 
 
-def test_a_turned_crops_change_goes_back_inside_the_turned_square_only():
+def turned_paste(head: bool):
+    """A tilted face's crop given +0.1 everywhere (+12.75 in uint8), pasted back; with the crop's
+    own coordinates (0-1 along its turned sides) for every photo pixel."""
     tilted = rendered(5, 20, canvas=440)
-    (box,) = face_boxes(tilted)
-    assert abs(box.turn + 20) < 4 and box.left > 0 and box.top > 0 and box.left + box.side < 440
+    (found,) = face_boxes(tilted)
+    assert abs(found.turn + 20) < 4 and found.left > 0 and found.top > 0 and found.left + found.side < 440
+    box = FaceBox(found.left, found.top, found.side, found.turn, head=head)
     before = torch.from_numpy(model_input(photo(tilted), box, 64))
-    pasted = paste_edit(photo(tilted), box, before, before + 0.1)  # +0.1 in [-1, 1]: +12.75 in uint8
-    change = pasted.rgb.astype(int) - tilted.astype(int)
+    change = paste_edit(photo(tilted), box, before, before + 0.1).rgb.astype(int) - tilted.astype(int)
     ys, xs = np.mgrid[0:440, 0:440] + 0.5
-    # the crop's axes in the photo (OpenCV's counter-clockwise turn, y down)
-    angle = np.deg2rad(box.turn)
+    angle = np.deg2rad(box.turn)  # OpenCV's counter-clockwise turn, y down
     dx, dy = xs - (box.left + box.side / 2), ys - (box.top + box.side / 2)
-    along = np.abs(dx * np.cos(angle) + dy * np.sin(angle))
-    across = np.abs(-dx * np.sin(angle) + dy * np.cos(angle))
-    inside = np.maximum(along, across) < box.side / 2 - box.side / 32 - 2
-    outside = np.maximum(along, across) > box.side / 2 + 2
+    u = (dx * np.cos(angle) + dy * np.sin(angle)) / box.side + 0.5
+    v = (-dx * np.sin(angle) + dy * np.cos(angle)) / box.side + 0.5
+    return tilted, box, change, u, v, (np.abs(dx) < box.side / 2) & (np.abs(dy) < box.side / 2)
+
+
+def test_a_turned_crops_change_goes_back_inside_the_turned_square_only():
+    tilted, box, change, u, v, upright_square = turned_paste(head=False)
+    edge = 1 / 32 + 2 / box.side
+    inside = (np.minimum(u, v) > edge) & (np.maximum(u, v) < 1 - edge)
+    outside = (np.minimum(u, v) < -2 / box.side) | (np.maximum(u, v) > 1 + 2 / box.side)
     unclipped = tilted.max(axis=2) < 240
     assert (change[outside] == 0).all()
     assert np.abs(change[inside & unclipped] - 12.75).max() <= 1
     # the turned square's corners poke out of the upright square of the same place: they are edited
-    upright_square = (np.abs(dx) < box.side / 2) & (np.abs(dy) < box.side / 2)
     assert (change[inside & ~upright_square] != 0).any(axis=1).mean() > 0.9
+
+
+def test_a_found_faces_change_covers_its_turned_head_and_spares_the_crops_corners():
+    tilted, box, change, u, v, _ = turned_paste(head=True)
+    centre_x, centre_y, half_width, half_height = HEAD_ELLIPSE
+    radius = np.hypot((u - centre_x) / half_width, (v - centre_y) / half_height)
+    unclipped = tilted.max(axis=2) < 240
+    assert np.abs(change[(radius < HEAD_FEATHER[0] - 0.05) & unclipped] - 12.75).max() <= 1
+    assert (change[radius > HEAD_FEATHER[1] + 0.05] == 0).all()  # the crop's corners and sides too
 
 
 def test_a_face_found_upright_but_tilted_is_levelled_by_its_eyes():
