@@ -160,4 +160,4 @@ def _warn_if_the_judge_is_weak(report: dict) -> None:
     if weak:
         worst = ", ".join(f"{name} {error:.2f}" for name, error in sorted(weak.items(), key=lambda kv: -kv[1])[:4])
         typer.echo(f"starbatch: warning: the judge itself errs on real test images ({worst}): those rows "
-                   "measure the judge as much as the model; more faces help (make-faces --n 2000)", err=True)
+                   "measure the judge as much as the model (a larger held-out set trains a better judge)", err=True)
