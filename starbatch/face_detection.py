@@ -16,8 +16,8 @@ How (numbers: `python benchmarks/face_detection.py`, recorded in benchmarks/resu
   face-free pictures.
 - Where nothing is found: again with the darks brightened (gamma 0.5); then pairs of eyes
   (`haarcascade_eye`, eyes of 16 px or more), which find faces whose cheeks a full beard hides;
-  then the picture turned 20 degrees each way, for tilted heads (found at 20 degrees: 0.54 before,
-  0.94 with it; face-free pictures, which run every pass, cost about twice as much).
+  then the picture turned 20 degrees each way, for tilted heads (found at 20 degrees: 0.53 before,
+  0.95 with it; face-free pictures, which run every pass, cost about twice as much).
 - Boxes from all levels are merged: a box overlapping a larger one (IoU > 0.3, or mostly inside it),
   or much smaller and centred within a larger face's crop (hair or beard texture next to a found
   face), is dropped, so one face gives one box.
@@ -140,9 +140,10 @@ def detect_faces(rgb: np.ndarray) -> list[Detection]:
         found = _eye_pairs(gray, smallest)
     if not found:  # a tilted head: the cascades want faces within about 10 degrees of upright
         found = _tilted(gray, smallest)
-    faces = [_levelled(gray, face) for face in _one_box_per_face([Detection(*box) for box in found])]
+    faces = _one_box_per_face([Detection(*box) for box in found])
     if faces and _skin_share(rgb, faces[0]) >= SKIN_SHARE:  # the photo's colours are natural: hold the rest to it
         faces = faces[:1] + [face for face in faces[1:] if _skin_share(rgb, face) >= SKIN_SHARE]
+    faces = [_levelled(gray, face) for face in faces]
     return [Detection(face.left / shrink, face.top / shrink, face.side / shrink, face.turn) for face in faces]
 
 
@@ -203,7 +204,7 @@ def _levelled(gray: np.ndarray, face: Detection) -> Detection:
     eyes = np.asarray(_cascade(EYES).detectMultiScale(region, SCALE_STEP, 3, minSize=(12, 12),
                                                       maxSize=(side // 3, side // 3))).reshape(-1, 4)  # fmt: skip
     centres = [(x + w / 2, y + w / 2, float(w)) for x, y, w, _ in eyes]
-    middle = side / 2 - max(0, left) + left
+    middle = left + side / 2 - max(0, left)  # the face's centre line, in the region's pixels
     rolls = []
     for x1, y1, w1 in centres:
         for x2, y2, w2 in centres:
