@@ -26,10 +26,11 @@ import numpy as np
 import torch
 
 from starbatch.checkpoint import ModelConfig, save_model
-from starbatch.editing import EditorSpec
+from starbatch.editing import EditorSpec, model_input
+from starbatch.face_detection import centre_box
 from starbatch.labels import label_space_for
 from starbatch.video import EncodeSettings, SegmentWriter, decode_segment, plan_segments, probe
-from starbatch.video_edit import edit_video, prepare_frame
+from starbatch.video_edit import edit_video, upright_photo
 
 
 def random_model(path: Path, image_size: int) -> Path:
@@ -52,8 +53,8 @@ def decode_encode(clip: Path, out: Path, settings: EncodeSettings) -> float:
 def model_alone(clip: Path, spec: EditorSpec, batch_size: int) -> float:
     info = probe(clip)
     editor = spec.build()
-    inputs = [prepare_frame(f, info.rotation, editor.image_size, None).model_input
-              for f in decode_segment(clip, plan_segments(info, 1)[0])]  # fmt: skip
+    photos = [upright_photo(f, info.rotation) for f in decode_segment(clip, plan_segments(info, 1)[0])]
+    inputs = [model_input(photo, centre_box(*photo.size), editor.image_size) for photo in photos]
     batches = [torch.from_numpy(np.stack(inputs[i : i + batch_size])) for i in range(0, len(inputs), batch_size)]
     editor(batches[0])  # warm-up
     start = time.perf_counter()

@@ -59,14 +59,6 @@ def upright_photo(frame: av.VideoFrame, rotation: int) -> Photo:
     return Photo(np.ascontiguousarray(upright(frame.to_ndarray(format="rgb24"), rotation)), "RGB", "PNG")
 
 
-def prepare_frame(frame: av.VideoFrame, rotation: int, image_size: int, duration: int | None,
-                  box: FaceBox | None = None) -> FrameItem:  # fmt: skip
-    """A frame ready for G: `box` is the clip's crop; None means the central square."""
-    photo = upright_photo(frame, rotation)
-    box = box or centre_box(*photo.size)
-    return FrameItem(frame.pts, duration, photo, box, model_input(photo, box, image_size))
-
-
 def needs_clip_source(editor: Editor) -> bool:
     return editor.source is None and any(p.label_set.kind == BINARY for p in editor.passes)
 
