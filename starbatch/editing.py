@@ -5,6 +5,7 @@ square with --faces center) is resized to the model size; G's change is pasted b
 upsampled residual so untouched detail keeps its full resolution.
 """
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,15 +88,19 @@ def paste_edit(photo: Photo, box: FaceBox, before: torch.Tensor, after: torch.Te
     return Photo(rgb, photo.mode, photo.format, photo.alpha, photo.save_options)
 
 
+@functools.lru_cache(maxsize=8)
 def head_mask(side: int) -> np.ndarray:
     """(side, side) weights over a face crop: 1 over the face and hair of the training framing (an
     ellipse HEAD_ELLIPSE), falling to 0 from HEAD_FEATHER[0] to HEAD_FEATHER[1] of its radius, so
-    the crop's corners and sides (background) keep their pixels."""
+    the crop's corners and sides (background) keep their pixels. Cached, read-only: a video's
+    frames share one crop size for long stretches."""
     centre_x, centre_y, half_width, half_height = HEAD_ELLIPSE
     inner, outer = HEAD_FEATHER
     t = (np.arange(side, dtype=np.float32) + 0.5) / side
     radius = np.hypot(((t - centre_x) / half_width)[None, :], ((t - centre_y) / half_height)[:, None])
-    return np.clip((outer - radius) / (outer - inner), 0.0, 1.0)
+    mask = np.clip((outer - radius) / (outer - inner), 0.0, 1.0)
+    mask.flags.writeable = False
+    return mask
 
 
 def _fade_mask(size: tuple[int, int], box: FaceBox, every_side: bool = False) -> np.ndarray:
