@@ -1,11 +1,11 @@
 """Fused GPU kernels for the StarGAN generator, each beside its PyTorch reference.
 
-This package imports nothing else of starbatch's (see DESIGN.md, "direction of imports").
+This package imports nothing of starbatch (relative imports only; import-linter checks it, see DESIGN.md).
 """
 
-from starbatch.kernels.dispatch import use_triton
-from starbatch.kernels.instance_norm import instance_norm, instance_norm_reference
-from starbatch.kernels.label_fold import concat_labels, first_layer, label_border_table
+from .dispatch import use_triton
+from .instance_norm import instance_norm, instance_norm_reference
+from .label_fold import concat_labels, first_layer, label_border_table
 
 __all__ = [
     "concat_labels",

@@ -20,7 +20,7 @@ Order: Triton kernels, launchers, PyTorch reference, custom ops, dispatcher.
 import torch
 import torch.nn.functional as F
 
-from starbatch.kernels.dispatch import tl, triton, use_triton
+from .dispatch import tl, triton, use_triton
 
 MAX_TILE = 4096  # elements of one program's tile in registers
 MIN_PROGRAMS = 256  # split channel tiles until a launch has about this many programs

@@ -21,7 +21,7 @@ CELEBA_ATTRIBUTES = (
     "Wearing_Necktie", "Young",
 )  # fmt: skip
 CELEBA_DEFAULT = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
-HAIR_COLOURS = frozenset({"Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"})
+HAIR_COLOUR_LABELS = frozenset({"Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"})  # exclusive
 # RaFD classes in sorted folder order, as the official ImageFolder loader numbers them.
 RAFD_EXPRESSIONS = (
     "angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised",
@@ -46,10 +46,15 @@ class LabelSet:
             raise StarbatchError(f"label set {self.name!r}: labels must be unique and non-empty")
 
 
-def celeba(attributes: tuple[str, ...] | list[str] = CELEBA_DEFAULT) -> LabelSet:
+def check_celeba_attributes(attributes: tuple[str, ...] | list[str]) -> None:
+    """Refuse a name that is not one of CelebA's 40 attributes, suggesting the nearest."""
     unknown = [a for a in attributes if a not in CELEBA_ATTRIBUTES]
     if unknown:
         raise StarbatchError(_unknown_message(unknown[0], CELEBA_ATTRIBUTES, "CelebA attribute"))
+
+
+def celeba(attributes: tuple[str, ...] | list[str] = CELEBA_DEFAULT) -> LabelSet:
+    check_celeba_attributes(attributes)
     return LabelSet("celeba", BINARY, tuple(attributes))
 
 
@@ -181,8 +186,8 @@ def plan_passes(space: LabelSpace, to: str | None, expression: str | None) -> li
     return passes
 
 
-def source_from_text(space: LabelSpace, text: str) -> dict[str, np.ndarray]:
-    """--from 'Blond_Hair,Young': per label set, the source values (names not given are 0)."""
+def source_labels_from_text(space: LabelSpace, text: str) -> dict[str, np.ndarray]:
+    """--from 'Blond_Hair,Young': per label set, the source image's labels (names not given are 0)."""
     parts = {s.name: np.zeros(len(s.labels), dtype=np.float32) for s in space.sets}
     for name, value in parse_assignments(text):
         label_set, label = space.resolve(name)
@@ -190,7 +195,15 @@ def source_from_text(space: LabelSpace, text: str) -> dict[str, np.ndarray]:
     return parts
 
 
-def target_part(edit: EditPass, source: np.ndarray | None, count: int) -> np.ndarray:
+def set_label(part: np.ndarray, labels: tuple[str, ...], label: str, value: float) -> None:
+    """part[:, label] = value in place; setting a hair colour clears the others (exclusive in CelebA)."""
+    if value == 1.0 and label in HAIR_COLOUR_LABELS:
+        for other in HAIR_COLOUR_LABELS & set(labels):
+            part[:, labels.index(other)] = 0.0
+    part[:, labels.index(label)] = value
+
+
+def target_part(edit: EditPass, source_labels: np.ndarray | None, count: int) -> np.ndarray:
     """The edited set's part of the target label for `count` images.
 
     Binary sets start from the source labels and change only what the user named; setting a
@@ -203,14 +216,11 @@ def target_part(edit: EditPass, source: np.ndarray | None, count: int) -> np.nda
             if value == 1.0:
                 part[:, labels.index(label)] = 1.0
         return part
-    if source is None:
+    if source_labels is None:
         raise ValueError("binary label sets need source labels")
-    part = np.broadcast_to(source, (count, len(labels))).astype(np.float32, copy=True)
+    part = np.broadcast_to(source_labels, (count, len(labels))).astype(np.float32, copy=True)
     for label, value in edit.changes:
-        if value == 1.0 and label in HAIR_COLOURS:
-            for other in HAIR_COLOURS & set(labels):
-                part[:, labels.index(other)] = 0.0
-        part[:, labels.index(label)] = value
+        set_label(part, labels, label, value)
     return part
 
 

@@ -1,12 +1,15 @@
 """StarGAN v1 generator and discriminator, layer for layer as the official code (Choi et al. 2018).
 
 The layers sit in `nn.Sequential`s with the official names so official state_dicts load with
-strict=True. Layout: see ../shared/DESIGN.md, "The generator and discriminator".
+strict=True. Layout: see DESIGN.md, "The generator and discriminator".
 """
+
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from starbatch.errors import StarbatchError
 from starbatch.kernels import concat_labels, first_layer, instance_norm, use_triton
 
 
@@ -42,22 +45,20 @@ class ResidualBlock(nn.Module):
 class Generator(nn.Module):
     """G(x, c): images in [-1, 1] and target labels -> translated images in [-1, 1].
 
-    forward() runs the fused ops (starbatch.kernels: Triton on CUDA, their PyTorch reference
-    elsewhere); `fused = False` or official_forward() runs the plain official layers.
+    `fused`: forward() runs the fused ops (starbatch.kernels: Triton on CUDA, their PyTorch
+    reference elsewhere); False, like official_forward(), runs the plain official layers.
     `backend` ("auto", "reference", "triton") is passed to the kernels' dispatcher.
     `fold_labels`: fold the label planes into the first layer (None: where the Triton kernels run).
     On the CPU reference the fold changes the output by fp32 rounding only, yet that reaches
     ~1.5e-5 at conv_dim 64: as much as the official fp32 path's own error, see
-    tests/test_generator_fused.py; so by default the CPU output stays the official one exactly.
+    tests/models/test_generator_fused.py; so by default the CPU output stays the official one exactly.
     """
 
-    fused: bool = True
-    backend: str = "auto"
-    fold_labels: bool | None = None
-
-    def __init__(self, conv_dim: int = 64, c_dim: int = 5, repeat_num: int = 6):
+    def __init__(self, conv_dim: int = 64, c_dim: int = 5, repeat_num: int = 6, *, fused: bool = True,
+                 backend: str = "auto", fold_labels: bool | None = None):
         super().__init__()
         self.c_dim = c_dim
+        self.fused, self.backend, self.fold_labels = fused, backend, fold_labels
         layers: list[nn.Module] = [
             nn.Conv2d(3 + c_dim, conv_dim, 7, 1, 3, bias=False),
             _instance_norm(conv_dim),
@@ -149,6 +150,17 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
         model.load_state_dict(filled, strict=True)
     finally:
         use_instance_statistics(model)
+
+
+def load_strict(path: Path, module: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """load_weights with a one-line error naming the file, for weights that do not fit."""
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    try:
+        load_weights(module, state)
+    except RuntimeError as error:
+        first = str(error).split("\n")[1:2] or [str(error)]
+        raise StarbatchError(f"{path}: {what} weights do not fit the configuration: "
+                             f"{first[0].strip()}") from None
 
 
 def generator_config(state_dict: dict[str, torch.Tensor]) -> dict[str, int]:

@@ -1,0 +1,41 @@
+"""Which family reads a model file: the `architecture` in its metadata names it."""
+
+from pathlib import Path
+
+import torch
+
+from starbatch.errors import StarbatchError
+from starbatch.models import model_file
+from starbatch.models.family import Family, LoadedModel, ModelConfig
+from starbatch.models.stargan_v1.family import STARGAN_V1
+
+FAMILIES: dict[str, Family] = {family.architecture: family for family in (STARGAN_V1,)}
+
+
+def family(architecture: str) -> Family:
+    try:
+        return FAMILIES[architecture]
+    except KeyError:
+        raise StarbatchError(f"unknown architecture {architecture!r}; this starbatch reads "
+                             f"{', '.join(FAMILIES)}") from None
+
+
+def config_from_metadata(path: Path, metadata: dict[str, str]) -> ModelConfig:
+    data = model_file.config_data(path, metadata)
+    if data["architecture"] not in FAMILIES:
+        raise StarbatchError(f"{path}: {data['architecture']} model; this starbatch reads {', '.join(FAMILIES)}")
+    return FAMILIES[data["architecture"]].config_from_json(path, data)
+
+
+def read_config(path: Path) -> ModelConfig:
+    """The file's configuration from its header alone: no weights are read."""
+    metadata, _ = model_file.read_header(path)
+    return config_from_metadata(path, metadata)
+
+
+def load_model(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """The file's networks, loaded strictly, ready for inference on `device`."""
+    path = Path(path)
+    metadata, tensors = model_file.read_file(path)
+    config = config_from_metadata(path, metadata)
+    return FAMILIES[config.architecture].load(path, config, tensors, device)

@@ -1,0 +1,62 @@
+"""A StarGAN v1 model's configuration, as stored in the model file's metadata."""
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from starbatch.errors import StarbatchError
+from starbatch.models.stargan_v1.labels import LabelSpace
+from starbatch.models.stargan_v1.networks import Discriminator, Generator
+
+FORMAT_VERSION = 1
+ARCHITECTURE = "stargan-v1"
+
+
+@dataclass
+class ModelConfig:
+    image_size: int
+    labels: LabelSpace
+    g_conv_dim: int = 64
+    g_repeat_num: int = 6
+    d_conv_dim: int = 64
+    d_repeat_num: int = 6
+    step: int = 0
+    architecture: str = ARCHITECTURE
+    version: int = FORMAT_VERSION
+    notes: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["labels"] = self.labels.to_metadata()
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelConfig":
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        data = dict(data)
+        data["labels"] = LabelSpace.from_metadata(data["labels"])
+        return cls(**data)
+
+    def new_generator(self, **switches) -> Generator:
+        """`switches`: Generator's fused, backend, fold_labels."""
+        return Generator(self.g_conv_dim, self.labels.dim, self.g_repeat_num, **switches)
+
+    def new_discriminator(self) -> Discriminator:
+        return Discriminator(
+            self.image_size, self.d_conv_dim, self.labels.class_dim, self.d_repeat_num
+        )
+
+
+def config_from_dict(path: Path, data: dict) -> ModelConfig:
+    """The configuration in a file's parsed metadata, refused with one line when damaged or newer."""
+    try:
+        config = ModelConfig.from_dict(data)
+    except (ValueError, KeyError, TypeError) as error:
+        raise StarbatchError(f"{path}: damaged starbatch metadata: {error}") from None
+    if config.architecture != ARCHITECTURE or config.version > FORMAT_VERSION:
+        raise StarbatchError(f"{path}: {config.architecture} v{config.version} model; this "
+                             f"starbatch reads {ARCHITECTURE} v{FORMAT_VERSION}")
+    return config
