@@ -3,12 +3,12 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from starbatch.images import is_image_path
+from starbatch.media.images import is_image_path
 
 
 @dataclass(frozen=True)
 class Job:
-    source: Path
+    input_path: Path
     output: Path
 
 
@@ -29,17 +29,17 @@ def plan_jobs(inputs: list[Path], out_dir: Path, overwrite: bool, crop_only: boo
     plan = JobPlan([], [], [])
     claimed: dict[Path, Path] = {}
     for given in inputs:
-        for source, relative in _find(Path(given), out_dir, plan.problems):
+        for input_path, relative in _find(Path(given), out_dir, plan.problems):
             output = out_dir / relative
             if crop_only:
                 output = output.with_suffix(".png")  # model-size crops are kept lossless
-            if output.resolve() == source.resolve():
-                plan.problems.append((source, "output would overwrite the input; choose another -o"))
+            if output.resolve() == input_path.resolve():
+                plan.problems.append((input_path, "output would overwrite the input; choose another -o"))
             elif output in claimed:
-                plan.problems.append((source, f"same output path as {claimed[output]}"))
+                plan.problems.append((input_path, f"same output path as {claimed[output]}"))
             else:
-                claimed[output] = source
-                job = Job(source, output)
+                claimed[output] = input_path
+                job = Job(input_path, output)
                 (plan.jobs if overwrite or not output.exists() else plan.skipped).append(job)
     return plan
 

@@ -3,14 +3,14 @@ change turned back onto the photo.
 
 A FaceBox with `turn` a degrees is the square of its left/top/side, turned a degrees
 counter-clockwise about its centre (OpenCV's sense, y down): the angle that stands the face
-upright (face_detection._tilted found it in the picture turned by a; _levelled measured it from
+upright (detection._tilted found it in the picture turned by a; _levelled measured it from
 the eyes). Outside the photo the crop repeats the border pixels; the change
 (already faded or masked by the caller) goes back only onto the photo.
 """
 
 import numpy as np
 
-from starbatch.face_detection import FaceBox
+from starbatch.faces.detection import FaceBox
 
 
 def _photo_to_crop(box: FaceBox) -> np.ndarray:

@@ -17,7 +17,7 @@ import heapq
 import io
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -47,7 +47,6 @@ class VideoInfo:
     keyframes: tuple[tuple[int, int], ...]  # (pts, dts) of keyframe packets in decode order
     average_rate: Fraction | None
     end_pts: int | None  # where the stream's last frame stops showing, when the container says
-    duration: int | None  # the stream's duration as the container states it
     copied_streams: int  # audio and subtitle streams carried over
 
     @property
@@ -59,7 +58,6 @@ class VideoInfo:
 class Segment:
     """Frames with start <= pts < end (None: open), decoded from the keyframe at `seek_dts`."""
 
-    index: int
     start: int | None
     end: int | None
     seek_dts: int | None
@@ -74,7 +72,6 @@ class EncodeSettings:
     codec: str = "libx264"
     crf: int | None = 18
     preset: str | None = None  # encoder default when None
-    options: dict = field(default_factory=dict)
 
     def resolved_codec(self) -> str:
         return CODEC_ALIASES.get(self.codec, self.codec)
@@ -116,7 +113,7 @@ def probe(path: Path) -> VideoInfo:
                     keyframes.append((packet.pts, packet.dts if packet.dts is not None else packet.pts))
         except av.FFmpegError as error:
             raise StarbatchError(f"{path}: damaged video: {_reason(error)}") from None
-        first = next(decode_segment(path, Segment(0, None, None, None, len(pts)), stream.index), None)
+        first = next(decode_segment(path, Segment(None, None, None, len(pts)), stream.index), None)
         if first is None:
             raise StarbatchError(f"{path}: no decodable video frame")
         copied = sum(s.type in COPIED_STREAM_TYPES for s in container.streams)
@@ -125,7 +122,7 @@ def probe(path: Path) -> VideoInfo:
             path=path, width=first.width, height=first.height, time_base=stream.time_base,
             rotation=int(round(first.rotation or 0)) % 360, frame_pts=tuple(sorted(pts)),
             keyframes=tuple(keyframes), average_rate=stream.average_rate, end_pts=end,
-            duration=stream.duration or None, copied_streams=copied,
+            copied_streams=copied,
         )  # fmt: skip
 
 
@@ -150,7 +147,7 @@ def plan_segments(info: VideoInfo, count: int) -> list[Segment]:
         end = bounds[i + 1][0] if i + 1 < len(bounds) else None
         low = 0 if start is None else int(np.searchsorted(frames, start))
         high = len(frames) if end is None else int(np.searchsorted(frames, end))
-        segments.append(Segment(i, start, end, seek_dts, high - low))
+        segments.append(Segment(start, end, seek_dts, high - low))
     return segments
 
 
@@ -196,7 +193,7 @@ def sample_frames(info: VideoInfo, count: int = 8) -> list[av.VideoFrame]:
         for key_pts, key_dts in keyframe_dts:
             if key_pts <= pts:
                 seek = key_dts
-        frame = next(decode_segment(info.path, Segment(0, pts, None, seek, 1)), None)
+        frame = next(decode_segment(info.path, Segment(pts, None, seek, 1)), None)
         if frame is not None:
             found.append(frame)
     return found
@@ -241,7 +238,7 @@ class SegmentWriter:
         self.stream.time_base = info.time_base
         if info.average_rate:
             context.framerate = info.average_rate  # rate control hint only; pts rule timing
-        encoder_options = dict(settings.options)
+        encoder_options = {}
         if settings.crf is not None and codec in CRF_CODECS:
             encoder_options["crf"] = str(settings.crf)
             if codec == "libvpx-vp9":
@@ -279,21 +276,21 @@ def join(info: VideoInfo, segments: list[Path | bytes], output: Path) -> None:
     """
     output = Path(output)
     partial = output.with_name(f".{output.stem}.partial{output.suffix}")
-    sources = [av.open(io.BytesIO(s) if isinstance(s, bytes) else str(s)) for s in segments]
-    source = _open(info.path)
+    opened = [av.open(io.BytesIO(s) if isinstance(s, bytes) else str(s)) for s in segments]
+    original = _open(info.path)
     try:
-        _join(info, source, [s for s in sources if s.streams.video], partial)
+        _join(info, original, [s for s in opened if s.streams.video], partial)
         os.replace(partial, output)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     finally:
-        source.close()
-        for segment in sources:
+        original.close()
+        for segment in opened:
             segment.close()
 
 
-def _join(info: VideoInfo, source, segments, partial: Path) -> None:
+def _join(info: VideoInfo, original, segments, partial: Path) -> None:
     if not segments:
         raise StarbatchError(f"{info.path}: no frames were decoded")
     try:
@@ -309,7 +306,7 @@ def _join(info: VideoInfo, source, segments, partial: Path) -> None:
         if info.rotation:
             video.set_display_rotation(info.rotation)  # before the first packet is muxed
         copied = {}
-        for stream in source.streams:
+        for stream in original.streams:
             if stream.type not in COPIED_STREAM_TYPES:
                 continue
             try:
@@ -319,12 +316,12 @@ def _join(info: VideoInfo, source, segments, partial: Path) -> None:
                     f"{info.path}: its {stream.type} ({stream.codec_context.name}) cannot go into "
                     f"a {partial.suffix} file; choose -o NAME.mkv") from None
             copied[stream.index].metadata.update(stream.metadata)
-        container.metadata.update({k: v for k, v in source.metadata.items() if k != "encoder"})
-        copy_from = [source.streams[i] for i in copied]
-        same_kind = container.format.name.split(",")[0] in MOV_FORMATS and source.format.name.startswith("mov")
+        container.metadata.update({k: v for k, v in original.metadata.items() if k != "encoder"})
+        copy_from = [original.streams[i] for i in copied]
+        same_kind = container.format.name.split(",")[0] in MOV_FORMATS and original.format.name.startswith("mov")
         end = info.end_pts * info.time_base if info.end_pts is not None and same_kind else None
         video_packets = _video_packets(segments, video, end)
-        packets = heapq.merge(video_packets, _copied_packets(source, copy_from, copied),
+        packets = heapq.merge(video_packets, _copied_packets(original, copy_from, copied),
                               key=_seconds)  # fmt: skip
         for packet in packets:
             container.mux(packet)
@@ -367,10 +364,10 @@ def _video_packets(segments, out_stream, end: Fraction | None) -> Iterator[av.Pa
     yield held
 
 
-def _copied_packets(source, streams, copied) -> Iterator[av.Packet]:
+def _copied_packets(original, streams, copied) -> Iterator[av.Packet]:
     if not streams:
         return
-    for packet in source.demux(streams):
+    for packet in original.demux(streams):
         if packet.size == 0 and packet.pts is None:
             continue  # the demuxer's end-of-stream marker
         packet.stream = copied[packet.stream_index]

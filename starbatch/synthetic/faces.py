@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from starbatch.labels import CELEBA_ATTRIBUTES, RAFD_EXPRESSIONS
+from starbatch.models.stargan_v1.labels import CELEBA_ATTRIBUTES, RAFD_EXPRESSIONS
 
 SIZE = 128
-HAIR_COLOURS = {  # name -> RGB; only black, blond and brown carry a CelebA hair label here
+HAIR_RGB = {  # hair colour name -> RGB; black, blond, brown and gray carry a CelebA hair label
     "black": (0.09, 0.075, 0.065),
     "brown": (0.36, 0.22, 0.12),
     "blond": (0.86, 0.72, 0.44),
@@ -151,7 +151,7 @@ def render_face(person: Person, pose: Pose, expression: str, rng: np.random.Gene
 
     male, young = person.male, person.young
     skin = person.skin
-    hair = np.array(HAIR_COLOURS[person.hair_colour], dtype=np.float32) * (1 + shape.normal(0, 0.06))
+    hair = np.array(HAIR_RGB[person.hair_colour], dtype=np.float32) * (1 + shape.normal(0, 0.06))
     top = -1.3 * (1 + shape.normal(0, 0.04))
     chin = 1.18 * (1 + shape.normal(0, 0.05)) + (0.06 if male else 0.0)
     jaw_power = (3.4 if male else 2.0) + shape.normal(0, 0.25) - (0.0 if young else -0.4)
@@ -349,6 +349,13 @@ def _background(rng, x, y, plain):
         blob = np.clip(1 - np.hypot(x - cx, y - cy) / r, 0, 1) ** 0.5 * 0.5
         rgb += (rng.random(3) - rgb) * blob[..., None]
     return rgb
+
+
+def background_picture(rng: np.random.Generator, plain: bool) -> np.ndarray:
+    """A face-free picture: what is drawn behind a person, without the person, blurred and noisy
+    as the faces are (detector tuning counts false positives on these)."""
+    y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) + 0.5
+    return _finish(_background(rng, x, y, plain), rng)
 
 
 def _finish(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -26,7 +26,7 @@ How (numbers: `python benchmarks/face_detection.py`, recorded in benchmarks/resu
   pictures: the astronaut's face found, her name badge dropped by this).
 - Crop: CROP_SCALE box sides, centred CROP_SHIFT box sides above the box's centre: the medians
   over the faces found among `celeba_face(0, 0..299)`, whose 128 px frame IS the training framing
-  (train/faces.py: the face's half-width 0.23 of the frame, centred at 0.52 of its height).
+  (synthetic/faces.py: the face's half-width 0.23 of the frame, centred at 0.52 of its height).
   Crops are shifted, then shrunk, to stay inside the photo.
 
 Measured: recall 0.92 (CelebA-style) and 0.90 (RaFD-style) at 128 px, 0.97 at 256 px; 0 false

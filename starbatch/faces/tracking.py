@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from starbatch.face_detection import Detection, detect_faces
+from starbatch.faces.detection import Detection, detect_faces
 
 DETECT_EVERY_SECONDS = 0.5
 MOVE_FRACTION = 0.12  # of the held face's side: smaller changes are detection noise, held still

@@ -1,0 +1,1 @@
+"""Photos and video in and out, which files to edit and where results go."""
