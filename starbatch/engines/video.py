@@ -5,31 +5,31 @@ upright first when the clip carries a display rotation and turned back after, so
 faces standing up while the encoder gets pixels as stored (the rotation stays in metadata).
 
 The face is found once per clip (the median of the largest face's box over the frames sampled
-for the source labels, which also shows early that a clip has no face), then followed: face_track.py
+for the source labels, which also shows early that a clip has no face), then followed: faces/tracking.py
 searches every half second, holds the crop still while the face stays near it and glides it
 to where the face went. `--faces center` edits every frame's central square.
 """
 
 import io
-import queue
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import torch
 
-from starbatch.editing import Editor, model_input, paste_edit
+from starbatch.engines.pipeline import WriteBehind, batches, read_ahead
 from starbatch.errors import NoFaceFound, StarbatchError
-from starbatch.face_detection import Detection, FaceBox, centre_box, detect_faces, face_crop
-from starbatch.face_track import FaceTrack, detect_every, follow_face
-from starbatch.images import Photo
-from starbatch.labels import BINARY
-from starbatch.video import (
+from starbatch.faces.detection import Detection, FaceBox, centre_box, detect_faces, face_crop
+from starbatch.faces.tracking import FaceTrack, detect_every, follow_face
+from starbatch.inference.compositing import model_input, paste_edit
+from starbatch.inference.editor import Editor
+from starbatch.media.images import Photo
+from starbatch.media.video import (
     EncodeSettings,
     Segment,
     SegmentWriter,
@@ -42,8 +42,6 @@ from starbatch.video import (
     sample_frames,
     upright,
 )
-
-_DONE = object()
 
 
 @dataclass
@@ -59,12 +57,8 @@ def upright_photo(frame: av.VideoFrame, rotation: int) -> Photo:
     return Photo(np.ascontiguousarray(upright(frame.to_ndarray(format="rgb24"), rotation)), "RGB", "PNG")
 
 
-def needs_clip_source(editor: Editor) -> bool:
-    return editor.source is None and any(p.label_set.kind == BINARY for p in editor.passes)
-
-
 def clip_samples(info: VideoInfo, frames: int = 8) -> list[Photo]:
-    """About `frames` upright frames spread over the clip: where the crop and source labels come from."""
+    """About `frames` upright frames spread over the clip: where the crop and the conditioning come from."""
     return [upright_photo(frame, info.rotation) for frame in sample_frames(info, frames)]
 
 
@@ -78,23 +72,23 @@ def clip_face(info: VideoInfo, samples: list[Photo]) -> Detection:
                        for name in ("left", "top", "side", "turn")))  # fmt: skip
 
 
-def clip_source(editor: Editor, info: VideoInfo, samples: list[Photo],
-                box: FaceBox | None = None) -> dict[str, np.ndarray] | None:  # fmt: skip
-    """The clip's source labels, fixed once: D's logits averaged over the sampled frames' crops."""
+def clip_request(editor: Editor, info: VideoInfo, samples: list[Photo], box: FaceBox | None = None) -> Any:
+    """The clip's conditioning, fixed once from the sampled frames' crops (v1: D's logits averaged
+    over them give the source labels)."""
     if not samples:
         raise StarbatchError(f"{info.path}: no decodable frame to estimate the source labels from")
     inputs = [model_input(photo, box or centre_box(*photo.size), editor.image_size) for photo in samples]
-    return editor.estimate_source(torch.from_numpy(np.stack(inputs)))
+    return editor.settled_request(torch.from_numpy(np.stack(inputs)))
 
 
-def fix_clip(editor: Editor, info: VideoInfo, faces: str) -> tuple[Detection | None, dict[str, np.ndarray] | None]:
+def fix_clip(editor: Editor, info: VideoInfo, faces: str) -> tuple[Detection | None, Any]:
     """What the frames share, decided once from the same sampled frames: the face to follow (None:
-    each frame's central square) and the source labels (None: the editor has them or needs none)."""
-    needs_source = needs_clip_source(editor)
-    samples = clip_samples(info) if faces == "detect" or needs_source else []
+    each frame's central square) and the request (None: the editor's does not read the images)."""
+    reads_images = editor.conditioning.reads_images
+    samples = clip_samples(info) if faces == "detect" or reads_images else []
     face = clip_face(info, samples) if faces == "detect" else None
     box = face_crop(face, *samples[0].size) if face is not None else None
-    return face, clip_source(editor, info, samples, box) if needs_source else None
+    return face, clip_request(editor, info, samples, box) if reads_images else None
 
 
 def frame_durations(info: VideoInfo) -> dict[int, int]:
@@ -144,14 +138,22 @@ def edit_segment(
             writer.write(as_stored(pasted.rgb, info.rotation), item.pts, item.duration)
         on_frames(len(batch))
 
-    with _Behind(encode, depth=2) as behind:
-        for batch in _batches(_ahead(prepared(), depth=2 * batch_size), batch_size):
-            behind.put(batch, editor(torch.from_numpy(np.stack([b.model_input for b in batch]))))
+    with WriteBehind(encode, threads=1, depth=2) as behind:  # one encoder, frames in order
+        for batch in batches(read_ahead(prepared(), depth=2 * batch_size), batch_size):
+            behind.submit(None, batch, editor(torch.from_numpy(np.stack([b.model_input for b in batch]))))
+            _raise_first(behind.settled())
+        _raise_first(behind.drain())
     return writer.frames
 
 
+def _raise_first(settled: Iterator[tuple[Any, BaseException | None]]) -> None:
+    for _, error in settled:
+        if error is not None:
+            raise error
+
+
 def edit_video(
-    source: Path,
+    input_path: Path,
     output: Path,
     editor: Editor,
     settings: EncodeSettings | None = None,
@@ -164,10 +166,10 @@ def edit_video(
     `faces`: "detect" (the face is followed; a clip with no face in its sampled frames raises
     NoFaceFound before anything is written) or "center" (each frame's central square)."""
     start = time.perf_counter()
-    info = probe(source)
-    face, source = fix_clip(editor, info, faces)
-    if source is not None:
-        editor.source = source
+    info = probe(input_path)
+    face, settled = fix_clip(editor, info, faces)
+    if settled is not None:
+        editor.use(settled)
     temporary = output.with_name(f".{output.stem}.video.partial.mp4")
     bar = _progress(info, progress)
     try:
@@ -209,79 +211,3 @@ def _progress(info: VideoInfo, enabled: bool):
 
     return tqdm(total=info.frame_count, unit="frame", desc=info.path.name, file=sys.stderr,
                 dynamic_ncols=True, disable=not enabled)  # fmt: skip
-
-
-def _ahead(items: Iterable, depth: int) -> Iterator:
-    """Run `items` in a thread, `depth` ahead of the consumer (decoding overlaps the model)."""
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def fill() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            buffer.put(_DONE)
-        except BaseException as error:  # noqa: BLE001 - re-raised in the consumer
-            buffer.put(error)
-
-    thread = threading.Thread(target=fill, name="starbatch-decode", daemon=True)
-    thread.start()
-    try:
-        while (item := buffer.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
-def _batches(items: Iterator, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-class _Behind:
-    """Run `work(*args)` in order in one thread behind the caller (encoding overlaps the model)."""
-
-    def __init__(self, work: Callable, depth: int):
-        self.work = work
-        self.buffer: queue.Queue = queue.Queue(maxsize=depth)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._drain, name="starbatch-encode", daemon=True)
-
-    def __enter__(self) -> "_Behind":
-        self.thread.start()
-        return self
-
-    def put(self, *args) -> None:
-        if self.error is not None:
-            raise self.error
-        self.buffer.put(args)
-
-    def _drain(self) -> None:
-        while (args := self.buffer.get()) is not _DONE:
-            if self.error is None:
-                try:
-                    self.work(*args)
-                except BaseException as error:  # noqa: BLE001 - re-raised in the caller
-                    self.error = error
-
-    def __exit__(self, *exc) -> None:
-        self.buffer.put(_DONE)
-        self.thread.join()
-        if self.error is not None and exc[0] is None:
-            raise self.error

@@ -15,24 +15,22 @@ only, once, after all of them came back.
 """
 
 import math
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from starbatch.editing import EditorSpec
-from starbatch.engine import Outcome, run_edit
+from starbatch.engines.photos import Outcome, run_edit
+from starbatch.engines.video import edit_segment_to_bytes, fix_clip, summarize
 from starbatch.errors import StarbatchError
-from starbatch.face_detection import Detection
-from starbatch.images import DEFAULT_MAX_PIXELS
-from starbatch.jobs import Job
-from starbatch.video import EncodeSettings, Segment, VideoInfo, join, plan_segments, probe
-from starbatch.video_edit import edit_segment_to_bytes, fix_clip, summarize
+from starbatch.faces.detection import Detection
+from starbatch.inference.editor import EditorSpec
+from starbatch.media.images import DEFAULT_MAX_PIXELS
+from starbatch.media.jobs import Job
+from starbatch.media.video import EncodeSettings, Segment, VideoInfo, join, plan_segments, probe
 
 MAX_ATTEMPTS = 3  # per shard: a shard that kills three workers is reported, not retried forever
-DIE_ONCE_ENV = "STARBATCH_TEST_DIE_ONCE"  # tests: a worker that finds this file deletes it and exits
 
 
 class EditWorker:
@@ -43,42 +41,22 @@ class EditWorker:
 
         if torch_threads:
             torch.set_num_threads(torch_threads)
-        self.editor = spec.build()
+        self.editor = spec.build()  # "auto" device and precision resolve here, on the worker
 
     def edit_jobs(self, jobs: list[Job], batch_size: int, crop_only: bool, max_pixels: int,
                   faces: str = "detect") -> list[Outcome]:  # fmt: skip
-        return run_edit(jobs, self.editor, batch_size, crop_only, max_pixels, on_outcome=_die_once_for_tests,
-                        faces=faces)  # fmt: skip
+        return run_edit(jobs, self.editor, batch_size, crop_only, max_pixels, faces=faces)
 
     def edit_segment(self, info: VideoInfo, segment: Segment, settings: EncodeSettings, batch_size: int,
                      face: Detection | None = None) -> bytes:  # fmt: skip
-        data = edit_segment_to_bytes(info, segment, self.editor, settings, batch_size, face)
-        _die_once_for_tests(None)
-        return data
-
-    def pid(self) -> int:
-        return os.getpid()
-
-
-def _die_once_for_tests(outcome: Outcome | None) -> None:
-    """Fault injection for the killed-worker tests: the process exits as a crashed worker would,
-    leaving a note of the last output it finished (and its inode, to prove it is not rewritten)."""
-    marker = os.environ.get(DIE_ONCE_ENV)
-    if not marker:
-        return
-    try:
-        os.remove(marker)
-    except FileNotFoundError:
-        return
-    if outcome is not None and outcome.status == "edited":
-        Path(marker + ".died").write_text(f"{outcome.job.output}\n{outcome.job.output.stat().st_ino}\n")
-    os._exit(1)
+        return edit_segment_to_bytes(info, segment, self.editor, settings, batch_size, face)
 
 
 class RayEngine:
-    """A pool of EditWorker actors on a local or remote Ray cluster."""
+    """A pool of `worker_class` actors (EditWorker or a subclass) on a local or remote Ray cluster."""
 
-    def __init__(self, spec: EditorSpec, workers: int | None = None, address: str | None = None):
+    def __init__(self, spec: EditorSpec, workers: int | None = None, address: str | None = None,
+                 worker_class: type = EditWorker):  # fmt: skip
         import ray
 
         if not ray.is_initialized():
@@ -97,7 +75,8 @@ class RayEngine:
             threads = max(1, math.floor(share))
         self.spec = spec
         self._threads = threads
-        self._actor_class = ray.remote(EditWorker).options(**options)
+        self._actor_class = ray.remote(worker_class).options(**options)
+        self.model_path = spec.model_path
         self.actors_started = 0
 
     def _new_actor(self):
@@ -142,10 +121,10 @@ class RayEngine:
                 ray.kill(actor, no_restart=True)
         return results
 
-    def run_edit(self, jobs: list[Job], editor=None, batch_size: int = 16, crop_only: bool = False,
+    def run_edit(self, jobs: list[Job], batch_size: int = 16, crop_only: bool = False,
                  max_pixels: int = DEFAULT_MAX_PIXELS, on_outcome: Callable[[Outcome], None] = lambda o: None,
                  faces: str = "detect") -> list[Outcome]:  # fmt: skip
-        """`engine.run_edit` over the pool: the same arguments and outcomes (the editor is unused)."""
+        """`photos.run_edit` over the pool, in image shards: the same arguments and outcomes."""
         started_ns = time.time_ns()
         size = max(1, min(4 * batch_size, math.ceil(len(jobs) / max(1, self.workers))))
         shards = [jobs[i : i + size] for i in range(0, len(jobs), size)]
@@ -174,21 +153,21 @@ def _written_since(path: Path, started_ns: int) -> bool:
         return False
 
 
-def edit_video_ray(source: Path, output: Path, spec: EditorSpec, settings: EncodeSettings,
+def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: EncodeSettings,
                    workers: int | None = None, address: str | None = None, batch_size: int = 8,
-                   progress: bool = True, faces: str = "detect") -> dict:  # fmt: skip
+                   progress: bool = True, faces: str = "detect", worker_class: type = EditWorker) -> dict:  # fmt: skip
     """`starbatch video` on Ray: keyframe-aligned segments edited in parallel, joined in order.
 
-    The crop and the source labels are fixed once on the driver, so every segment uses the same."""
+    The crop and the conditioning are fixed once on the driver, so every segment uses the same."""
     from tqdm import tqdm
 
     start = time.perf_counter()
-    info = probe(source)
-    driver_editor = spec.build("cpu")
-    face, source = fix_clip(driver_editor, info, faces)
-    if source is not None:
-        spec = replace(spec, source=source)
-    engine = RayEngine(spec, workers, address)
+    info = probe(input_path)
+    driver_editor = spec.build("cpu", "fp32")  # only to fix the clip's conditioning: full precision
+    face, settled = fix_clip(driver_editor, info, faces)
+    if settled is not None:
+        spec = replace(spec, request=settled)
+    engine = RayEngine(spec, workers, address, worker_class)
     segments = plan_segments(info, 2 * engine.workers)
     bar = tqdm(total=info.frame_count, unit="frame", desc=info.path.name, dynamic_ncols=True, disable=not progress)
 

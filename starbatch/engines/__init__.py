@@ -1,0 +1,1 @@
+"""Running the batch function over many photos or a clip: in-process, or on Ray workers."""

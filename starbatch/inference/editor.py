@@ -1,0 +1,79 @@
+"""The batch function every engine runs: model-size inputs -> G, conditioned as the family says -> outputs.
+
+The Editor knows no family: the model's family turns the request into what G is conditioned on
+(models/family.py), one condition per generator pass, and the Editor runs the passes.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from starbatch.inference.runtime import autocast, check_precision, pick_device, resolve_precision
+from starbatch.models.family import EditOptions, LoadedModel
+from starbatch.models.model_file import network_names, read_header
+from starbatch.models.registry import config_from_metadata, family, load_model
+
+
+class Editor:
+    """Loads the model once and edits batches of model inputs; the same class runs in Ray actors.
+
+    `request` is the model family's (e.g. v1's label passes and source labels), made by
+    EditorSpec.from_options; `precision` "auto" resolves for this Editor's device.
+    """
+
+    def __init__(self, model: LoadedModel | Path, request: Any, device: str = "auto", precision: str = "auto"):
+        self.device = pick_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.model = model if isinstance(model, LoadedModel) else load_model(model, self.device)
+        self.model.generator.to(self.device)
+        self.use(request)
+
+    def use(self, request: Any) -> None:
+        """Condition G by `request` from now on (video: the request settled for the clip)."""
+        self.request = request
+        self.conditioning = self.model.conditioning(request)
+
+    @property
+    def image_size(self) -> int:
+        return self.model.config.image_size
+
+    @torch.inference_mode()
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) in [-1, 1] -> edited (N, 3, S, S) float32 on the CPU."""
+        x = images.to(self.device, non_blocking=True)
+        for condition in self.conditioning.conditions(x):
+            with autocast(self.device, self.precision):
+                x = self.model.generator(x, condition)
+        return x.float().cpu()
+
+    @torch.inference_mode()
+    def settled_request(self, images: torch.Tensor) -> Any:
+        """The request fixed once for many images of one subject (a clip's sampled frames)."""
+        return self.conditioning.settled(images.to(self.device))
+
+
+@dataclass(frozen=True)
+class EditorSpec:
+    """What an Editor is made from, small enough to send to Ray actors, which build their own:
+    each resolves "auto" device and precision for itself (a GPU worker runs bf16)."""
+
+    model_path: Path
+    request: Any
+    device: str = "auto"
+    precision: str = "auto"
+
+    @classmethod
+    def from_options(cls, model_path: Path, options: EditOptions, device: str = "auto",
+                     precision: str = "auto") -> "EditorSpec":  # fmt: skip
+        """Check the user's request against the model file's header: no weights are read."""
+        model_path = Path(model_path)
+        metadata, names = read_header(model_path)
+        config = config_from_metadata(model_path, metadata)
+        request = family(config.architecture).request(model_path, config, network_names(names), options)
+        check_precision(precision)
+        return cls(model_path, request, device, precision)
+
+    def build(self, device: str | None = None, precision: str | None = None) -> Editor:
+        return Editor(self.model_path, self.request, device or self.device, precision or self.precision)
