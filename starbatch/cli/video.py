@@ -4,22 +4,31 @@ Nothing heavy is imported at module level (torch, ray, av load inside the comman
 `starbatch --help` stays instant.
 """
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from starbatch.cli_options import DeviceOption, ExpressionOption, FacesOption, ModelOption, PrecisionOption, ToOption
+from starbatch.cli.common import (
+    DeviceOption,
+    ExpressionOption,
+    FacesOption,
+    ModelOption,
+    PrecisionOption,
+    ToOption,
+    resolve_model,
+    write_report,
+)
 from starbatch.errors import NoFaceFound, StarbatchError
 
 
 def video(
-    source: Annotated[Path, typer.Argument(help="Video file (mp4, mov, mkv, webm...).", show_default=False)],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Video file (mp4, mov, mkv, webm...).",
+                                               show_default=False)],
     to: ToOption = None,
     expression: ExpressionOption = None,
-    source_labels: Annotated[str | None, typer.Option(
+    from_labels: Annotated[str | None, typer.Option(
         "--from", help="The person's current labels (Blond_Hair,Young); others count as 0. "
         "Default: estimated once per clip by the model's classifier over 8 spread frames.")] = None,
     model: ModelOption = None,
@@ -44,7 +53,7 @@ def video(
     overwrite: Annotated[bool, typer.Option(help="Replace the output if it exists.")] = False,
     report: Annotated[Path | None, typer.Option(help="Write a JSON summary.", show_default=False)] = None,
 ) -> None:
-    """Edit every frame of SOURCE and write a clip with the same frames, frame times and audio.
+    """Edit every frame of INPUT and write a clip with the same frames, frame times and audio.
 
     Video is re-encoded (H.264 by default; --codec, --crf), audio and subtitles copied untouched.
 
@@ -54,36 +63,32 @@ def video(
 
     Example: starbatch video talk.mp4 --expression happy -o talk_happy.mp4
     """  # fmt: skip
-    from starbatch.cli import resolve_model
-    from starbatch.video import EncodeSettings
+    from starbatch.inference.editor import EditorSpec
+    from starbatch.media.video import EncodeSettings
+    from starbatch.models.family import EditOptions
 
-    output = out or source.with_name(f"{source.stem}_edited{source.suffix or '.mp4'}")
+    output = out or input_path.with_name(f"{input_path.stem}_edited{input_path.suffix or '.mp4'}")
     if output.suffix == "":
         raise StarbatchError(f"{output}: give the output an extension (.mp4, .mov, .mkv) to pick its container")
-    if source.exists() and output.exists() and output.resolve() == source.resolve():
+    if input_path.exists() and output.exists() and output.resolve() == input_path.resolve():
         raise StarbatchError(f"{output}: output would overwrite the input; choose another -o")
     if output.exists() and not overwrite:
         raise StarbatchError(f"{output}: already exists (use --overwrite to replace it)")
     output.parent.mkdir(parents=True, exist_ok=True)
     settings = EncodeSettings(codec=codec, crf=crf, preset=preset)
-    model_path = resolve_model(model)
+    spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels), device, precision)
     try:
         if workers is not None or address or os.environ.get("RAY_ADDRESS"):
-            from starbatch.editing import EditorSpec
-            from starbatch.ray_engine import edit_video_ray
+            from starbatch.engines.ray_pool import edit_video_ray
 
-            spec = EditorSpec.from_options(model_path, to, expression, source_labels, device, precision)
-            summary = edit_video_ray(source, output, spec, settings, workers=workers, address=address,
+            summary = edit_video_ray(input_path, output, spec, settings, workers=workers, address=address,
                                      batch_size=batch_size, faces=faces.value)  # fmt: skip
         else:
-            from starbatch.editing import EditorSpec
-            from starbatch.video_edit import edit_video
+            from starbatch.engines.video import edit_video
 
-            editor = EditorSpec.from_options(model_path, to, expression, source_labels, device, precision).build()
-            summary = edit_video(source, output, editor, settings, batch_size=batch_size, faces=faces.value)
+            summary = edit_video(input_path, output, spec.build(), settings, batch_size=batch_size,
+                                 faces=faces.value)  # fmt: skip
     except NoFaceFound as error:  # bad input, not a usage error: exit 1, as edit does for a failed file
         typer.echo(f"starbatch: error: {error}", err=True)
         raise typer.Exit(1) from None
-    if report:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(summary, indent=2) + "\n")
+    write_report(report, summary)

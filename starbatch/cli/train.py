@@ -3,13 +3,16 @@
 No torch or ray at module top: `starbatch --help` must stay instant (DESIGN.md).
 """
 
+import inspect
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from starbatch.cli.common import resolve_model
 from starbatch.errors import StarbatchError
+from starbatch.train.settings import option_parameters, settings_from_options
 
 CLASSIFIER_CACHE = Path.home() / ".cache" / "starbatch"
 Dir = Annotated[Path | None, typer.Option(file_okay=False, show_default=False)]
@@ -33,7 +36,7 @@ def make_faces(
     """
     from tqdm import tqdm
 
-    from starbatch.train.faces import make_faces as render
+    from starbatch.synthetic.faces import make_faces as render
 
     identities = rafd_identities if rafd_identities is not None else max(2, n // 8)
     with tqdm(total=n + identities, unit="face", desc="faces") as bar:
@@ -42,35 +45,7 @@ def make_faces(
                f"x 8 expressions ({made['rafd_test_identities']} held out for test)")
 
 
-def train(
-    out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints, samples, log, "
-                                      "model.safetensors.", file_okay=False)],
-    dataset: Annotated[str, typer.Option(help="celeba, rafd or both (mask vector).")] = "celeba",
-    celeba_dir: Dir = None,
-    rafd_dir: Dir = None,
-    attributes: Annotated[str, typer.Option(help="CelebA attributes, comma-separated.")] =
-        "Black_Hair,Blond_Hair,Brown_Hair,Male,Young",
-    image_size: Annotated[int, typer.Option(help="Training resolution.")] = 128,
-    batch_size: Annotated[int, typer.Option(help="Images per batch, per worker.")] = 16,
-    iters: Annotated[int, typer.Option(help="Iterations (one D update per data set each).")] =
-        200000,
-    decay_iters: Annotated[int, typer.Option(help="lr decays linearly to 0 over the last N.")] =
-        100000,
-    g_conv_dim: Annotated[int, typer.Option(help="G channels after its first conv.")] = 64,
-    d_conv_dim: Annotated[int, typer.Option(help="D channels after its first conv.")] = 64,
-    g_repeat_num: Annotated[int, typer.Option(help="G residual blocks.")] = 6,
-    d_repeat_num: Annotated[int, typer.Option(help="D strided convs (image size must be a "
-                                              "multiple of 2**N).")] = 6,
-    g_lr: Annotated[float, typer.Option(help="G learning rate.")] = 1e-4,
-    d_lr: Annotated[float, typer.Option(help="D learning rate.")] = 1e-4,
-    n_critic: Annotated[int, typer.Option(help="D updates per G update.")] = 5,
-    lambda_id: Annotated[float, typer.Option(help="Weight of an identity term |x - G(x, c_org)| (not in "
-                                             "the paper; 0: off). May be added on --resume.")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed of weights, batches and targets.")] = 0,
-    precision: Annotated[str, typer.Option(help="fp32, or bf16 autocast (GPU only).")] = "fp32",
-    sample_every: Annotated[int, typer.Option(help="Write a sample grid every N steps (0: never).")]
-        = 1000,
-    checkpoint_every: Annotated[int, typer.Option(help="Write a checkpoint every N steps.")] = 10000,
+def _launch(
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in "
                                          "--out, exactly.")] = False,
     workers: Annotated[int, typer.Option(help="Ray Train workers (DDP); 0: no Ray.")] = 0,
@@ -79,6 +54,10 @@ def train(
                                                 "storage every node sees).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (without Ray).")] = "auto",
 ) -> None:
+    """How a run is launched (not stored in its settings): the options after the settings'."""
+
+
+def train(**options) -> None:
     """Train StarGAN (WGAN-GP, lambda_cls 1, lambda_rec 10, Adam 1e-4) on CelebA, RaFD or both.
 
     Writes OUT/log.jsonl (every loss), OUT/samples/ (input + one column per domain),
@@ -88,28 +67,27 @@ def train(
     --rafd-dir data/faces/rafd --image-size 64 --g-conv-dim 32 --d-conv-dim 32
     --d-repeat-num 5 --iters 20000 --out runs/joint
     """
-    from starbatch.train.loop import TrainSettings
-
-    settings = TrainSettings(
-        dataset=dataset, out=str(out), celeba_dir=str(celeba_dir) if celeba_dir else None,
-        rafd_dir=str(rafd_dir) if rafd_dir else None,
-        attributes=[a.strip() for a in attributes.split(",") if a.strip()],
-        image_size=image_size, batch_size=batch_size, iters=iters, decay_iters=decay_iters,
-        g_conv_dim=g_conv_dim, d_conv_dim=d_conv_dim, g_repeat_num=g_repeat_num,
-        d_repeat_num=d_repeat_num, g_lr=g_lr, d_lr=d_lr, n_critic=n_critic, lambda_id=lambda_id, seed=seed,
-        precision=precision, sample_every=sample_every, checkpoint_every=checkpoint_every,
-    )
+    launch = {name: options.pop(name) for name in LAUNCH}
+    settings = settings_from_options(options)
     settings.validate()
-    if workers > 0:
+    if launch["workers"] > 0:
         from starbatch.train.distributed import train_with_ray
 
-        summary = train_with_ray(settings, resume, workers, gpus_per_worker, address)
+        summary = train_with_ray(settings, launch["resume"], launch["workers"], launch["gpus_per_worker"],
+                                 launch["address"])  # fmt: skip
     else:
-        from starbatch.editing import pick_device
+        from starbatch.inference.runtime import pick_device
         from starbatch.train.loop import run
 
-        summary = run(settings, resume=resume, device=str(pick_device(device)))
+        summary = run(settings, resume=launch["resume"], device=str(pick_device(launch["device"])))
     typer.echo(json.dumps(summary))
+
+
+# The options: one per settings field (train/settings.py), then the launch options.
+LAUNCH = inspect.signature(_launch).parameters
+train.__signature__ = inspect.Signature(
+    option_parameters() + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in LAUNCH.values()])
+train.__annotations__ = {p.name: p.annotation for p in train.__signature__.parameters.values()}
 
 
 def evaluate(
@@ -135,8 +113,8 @@ def evaluate(
     Example: starbatch make-faces heldout --n 2000 --seed 4242 && starbatch eval
     --celeba-dir heldout/celeba --rafd-dir heldout/rafd --json eval.json
     """
-    from starbatch.checkpoint import load_model, write_atomically
-    from starbatch.cli import resolve_model
+    from starbatch.files import write_atomically
+    from starbatch.models.registry import load_model
     from starbatch.train.evaluate import evaluate as run_eval
 
     path = resolve_model(model)

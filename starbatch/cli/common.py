@@ -1,0 +1,70 @@
+"""What the commands share: options declared once (same names and help), the model to use, one-line
+errors and the JSON report. Light imports only: `starbatch --help` must not load torch or ray."""
+
+import functools
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from starbatch.errors import StarbatchError
+from starbatch.faces.detection import FACE_MODES
+
+BUNDLED_MODEL = Path(__file__).parent.parent / "models" / "demo.safetensors"
+
+ToOption = Annotated[str | None, typer.Option(
+    "--to", help="Labels to set, comma-separated: Black_Hair,Young. Clear one with Male=0.")]
+ExpressionOption = Annotated[str | None, typer.Option(help="Expression to give (RaFD models): happy.")]
+ModelOption = Annotated[Path | None, typer.Option(
+    "--model", "-m", envvar="STARBATCH_MODEL", show_envvar=True, help="Model file (.safetensors).",
+    show_default=False)]
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+PrecisionOption = Annotated[str, typer.Option(help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16.")]
+
+Faces = Enum("Faces", {mode: mode for mode in FACE_MODES}, type=str)  # typer's choices: the detector's modes
+
+FacesOption = Annotated[Faces, typer.Option(
+    help="detect: edit every face found (OpenCV Haar cascade, frontal faces at least 1/8 of the shorter "
+    "side); a photo with none fails, naming the file. center: edit the central square, as before detection.")]
+
+
+def one_line_errors(command):
+    """Print a user's mistake as one line (exit 2) instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except StarbatchError as error:
+            typer.echo(f"starbatch: error: {error}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("starbatch: interrupted; run the same command again to resume", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def resolve_model(model: Path | None) -> Path:
+    """--model, else $STARBATCH_MODEL (typer reads it), else the bundled demo model."""
+    if model is not None:
+        return model
+    if BUNDLED_MODEL.is_file():
+        # Said every time: the demo model knows only the project's synthetic faces.
+        typer.echo("starbatch: no --model given: using the bundled demo model, trained on synthetic faces "
+                   "only (docs/MODEL_CARD.md); give --model for real photos", err=True)
+        return BUNDLED_MODEL
+    raise StarbatchError(
+        "no model: give --model FILE or set STARBATCH_MODEL (import official weights with "
+        "`starbatch convert`, or train one with `starbatch train`)"
+    )
+
+
+def write_report(path: Path | None, summary: dict) -> None:
+    """--report: the run's summary as JSON (its folder is made if needed)."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2) + "\n")
