@@ -1,1 +1,2 @@
-"""StarGAN training: data sets, losses, the loop, and the Ray Train launcher (imports the model side)."""
+"""Training: settings, the family-agnostic loop, a solver per family (stargan_v1/), data sets,
+checkpoints, evaluation and the Ray Train launcher. The inference side never imports this package."""

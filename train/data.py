@@ -11,7 +11,6 @@ batches an uninterrupted one would, without saving any loader state.
 
 import random
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch
 from PIL import Image
 
 from starbatch.errors import StarbatchError
-from starbatch.labels import CELEBA_ATTRIBUTES, RAFD_EXPRESSIONS
+from starbatch.models.stargan_v1.labels import RAFD_EXPRESSIONS, LabelSet, check_celeba_attributes
 
 CELEBA_CROP = 178  # official: CenterCrop(178) of the 178x218 aligned images
 RAFD_CROP = 256  # official RaFD crop
@@ -99,9 +98,7 @@ def celeba_splits(root: Path, attributes: list[str] | tuple[str, ...],
     ten test sets (e.g. generated faces) gives a tenth of itself to test instead.
     """
     root = Path(root)
-    unknown = [a for a in attributes if a not in CELEBA_ATTRIBUTES]
-    if unknown:
-        raise StarbatchError(f"unknown CelebA attribute {unknown[0]!r}")
+    check_celeba_attributes(attributes)
     rows = read_attribute_file(root / "list_attr_celeba.txt", attributes)
     random.Random(1234).shuffle(rows)
     test_size = min(test_size, len(rows) // 10)
@@ -141,6 +138,18 @@ def rafd_split(root: Path, split: str) -> ImageSet:
     if not paths:
         raise StarbatchError(f"{folder}: holds no images")
     return ImageSet(f"rafd-{split}", tuple(paths), np.array(labels, dtype=np.int64), RAFD_CROP)
+
+
+def splits(label_set: LabelSet, celeba_dir: Path | str | None,
+           rafd_dir: Path | str | None) -> tuple[ImageSet, ImageSet]:  # fmt: skip
+    """(train, test) of the data set a label set comes from (its labels: the CelebA attributes)."""
+    if label_set.name == "celeba":
+        if celeba_dir is None:
+            raise StarbatchError("the model knows CelebA labels: give --celeba-dir")
+        return celeba_splits(Path(celeba_dir), label_set.labels)
+    if rafd_dir is None:
+        raise StarbatchError("the model knows RaFD expressions: give --rafd-dir")
+    return rafd_split(Path(rafd_dir), "train"), rafd_split(Path(rafd_dir), "test")
 
 
 @dataclass(frozen=True)
@@ -190,12 +199,6 @@ class BatchStream:
             future = self._ahead.pop(k, None) or self._pool.submit(self.make, k)
             self._ahead = {k + 1: self._ahead.get(k + 1) or self._pool.submit(self.make, k + 1)}
         return future.result()
-
-    def iterate(self, start: int = 0) -> Iterator[Batch]:
-        k = start
-        while True:
-            yield self[k]
-            k += 1
 
 
 def fixed_batch(images: ImageSet, count: int, image_size: int) -> Batch:

@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from starbatch.train.loop import TrainSettings
+from starbatch.train.settings import TrainSettings
 
 
 def worker_loop(config: dict) -> None:

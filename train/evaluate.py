@@ -18,12 +18,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from starbatch.checkpoint import LoadedModel
 from starbatch.errors import StarbatchError
-from starbatch.labels import BINARY, LabelSet, LabelSpace
-from starbatch.train.data import ImageSet, celeba_splits, rafd_split
-from starbatch.train.losses import classification
-from starbatch.train.samples import domain_targets
+from starbatch.models.family import LoadedModel
+from starbatch.models.stargan_v1.labels import BINARY, LabelSet, LabelSpace
+from starbatch.train.data import ImageSet, splits
+from starbatch.train.stargan_v1.losses import classification
+from starbatch.train.stargan_v1.samples import domain_targets
 
 CLASSIFIER_VERSION = 4
 JUDGE_IMAGES = 10000  # per data set: enough to learn the labels, bounded memory on full CelebA
@@ -70,17 +70,10 @@ def _load_all(images: ImageSet, size: int, limit: int | None = None) -> tuple[to
 
 
 def eval_sets(space: LabelSpace, size: int, celeba_dir: Path | None, rafd_dir: Path | None,
-              attributes: list[str], judge_images: int = JUDGE_IMAGES) -> list[EvalSet]:
+              judge_images: int = JUDGE_IMAGES) -> list[EvalSet]:
     sets = []
     for label_set in space.sets:
-        if label_set.name == "celeba":
-            if celeba_dir is None:
-                raise StarbatchError("the model knows CelebA labels: give --celeba-dir")
-            train, test = celeba_splits(celeba_dir, attributes)
-        else:
-            if rafd_dir is None:
-                raise StarbatchError("the model knows RaFD expressions: give --rafd-dir")
-            train, test = rafd_split(rafd_dir, "train"), rafd_split(rafd_dir, "test")
+        train, test = splits(label_set, celeba_dir, rafd_dir)
         if len(test) == 0 or len(train) == 0:
             raise StarbatchError(f"{label_set.name}: the {'test' if len(test) == 0 else 'training'} "
                                  "split is empty; the judge trains on one and checks the other")
@@ -164,9 +157,7 @@ def evaluate(model: LoadedModel, celeba_dir: Path | None, rafd_dir: Path | None,
              batch_size: int = 16, judge_images: int = JUDGE_IMAGES) -> dict:
     config = model.config
     space, size = config.labels, config.image_size
-    attributes = list(space.by_name("celeba").labels) if "celeba" in [
-        s.name for s in space.sets] else []
-    sets = eval_sets(space, size, celeba_dir, rafd_dir, attributes, judge_images)
+    sets = eval_sets(space, size, celeba_dir, rafd_dir, judge_images)
     G = model.generator.cpu().eval()
 
     per_domain: dict[str, list[float]] = {}
@@ -176,13 +167,13 @@ def evaluate(model: LoadedModel, celeba_dir: Path | None, rafd_dir: Path | None,
         with torch.enable_grad():
             classifier, cached = cached_classifier(s, size, classifier_epochs, cache_dir)
         all_cached &= cached
-        source = _part(s, s.labels)
-        source_all = space.full_vector(s.label_set, source)
-        real = _real_errors(classifier, s, source, batch_size)
+        source_labels = _part(s, s.labels)
+        source_vectors = space.full_vector(s.label_set, source_labels)
+        real = _real_errors(classifier, s, source_labels, batch_size)
         real_errors[s.label_set.name] = np.concatenate(list(real.values()))
         real_per_domain.update({f"{s.label_set.name}/{k}": float(np.mean(v)) if len(v) else None
                                 for k, v in real.items()})
-        targets = domain_targets(space, s.label_set, source)
+        targets = domain_targets(space, s.label_set, source_labels)
         offset = space.offset(s.label_set)
         binary = s.label_set.kind == BINARY
         for column, name in enumerate(s.label_set.labels):
@@ -192,7 +183,7 @@ def evaluate(model: LoadedModel, celeba_dir: Path | None, rafd_dir: Path | None,
             for start in range(0, len(s.images), batch_size):
                 x = s.images[start : start + batch_size]
                 c_trg = torch.from_numpy(target[start : start + batch_size])
-                c_org = torch.from_numpy(source_all[start : start + batch_size])
+                c_org = torch.from_numpy(source_vectors[start : start + batch_size])
                 fake = G(x, c_trg).float()
                 errors.extend(_errors(classifier(fake), s.label_set,
                                       wanted[start : start + batch_size], column if binary else None))
@@ -219,16 +210,16 @@ def evaluate(model: LoadedModel, celeba_dir: Path | None, rafd_dir: Path | None,
     }
 
 
-def _real_errors(classifier: DomainClassifier, s: EvalSet, source: np.ndarray,
+def _real_errors(classifier: DomainClassifier, s: EvalSet, source_labels: np.ndarray,
                  batch_size: int) -> dict[str, np.ndarray]:
     """The judge on untouched test images, per label: each attribute it decides, or for a
     one-hot set the images whose true class is that label."""
     logits = _judge(classifier, s.images, batch_size)
     if s.label_set.kind == BINARY:
-        return {name: _errors(logits, s.label_set, source, column)
+        return {name: _errors(logits, s.label_set, source_labels, column)
                 for column, name in enumerate(s.label_set.labels)}
-    errors = _errors(logits, s.label_set, source, None)
-    truth = source.argmax(1)
+    errors = _errors(logits, s.label_set, source_labels, None)
+    truth = source_labels.argmax(1)
     return {name: errors[truth == k] for k, name in enumerate(s.label_set.labels)}
 
 

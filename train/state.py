@@ -1,6 +1,6 @@
 """Training checkpoints: one safetensors file that resumes a run exactly.
 
-It is a model file (starbatch.checkpoint.save_model: G, D and ModelConfig, so `edit` can read it)
+It is a model file (models/model_file.py's save_model: G, D and ModelConfig, so `edit` can read it)
 plus the Adam states flattened to named tensors, the step, the run's settings and every RNG state.
 """
 
@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from starbatch.checkpoint import ModelConfig, _prefixed, config_from_metadata, read_file, save_model
 from starbatch.errors import StarbatchError
+from starbatch.models.model_file import prefixed, read_file, save_model
+from starbatch.models.registry import config_from_metadata
+from starbatch.models.stargan_v1.config import ModelConfig
 
 CHECKPOINT_DIR = "checkpoints"
 KEEP = 2  # checkpoints kept on disk: the newest and the one before, in case a write is cut
@@ -45,7 +47,7 @@ def flatten_optimizer(name: str, state: dict) -> tuple[dict[str, torch.Tensor], 
 def unflatten_optimizer(name: str, tensors: dict[str, torch.Tensor], groups_json: str) -> dict:
     data = json.loads(groups_json)
     state: dict[int, dict] = {}
-    for key, value in _prefixed(tensors, f"optimizer.{name}.").items():
+    for key, value in prefixed(tensors, f"optimizer.{name}.").items():
         index, _, field = key.partition(".")
         state.setdefault(int(index), {})[field] = value
     for key, value in data["scalars"].items():
@@ -92,7 +94,7 @@ def save_checkpoint(path: Path, config: ModelConfig, generator: dict, discrimina
     for rank, state in enumerate(worker_rng or []):
         tensors[f"rng.worker{rank}"] = state
     config.step = step
-    save_model(path, config, generator, discriminator, extra_tensors=tensors,
+    save_model(path, config, {"generator": generator, "discriminator": discriminator}, extra_tensors=tensors,
                extra_metadata=metadata)
 
 
@@ -106,8 +108,8 @@ def load_checkpoint(path: Path) -> TrainingState:
         for key, value in metadata.items() if key.startswith("optimizer.")}
     rng = {k: v for k, v in tensors.items() if k.startswith("rng.")}
     rng["rng.json"] = metadata["rng.json"]
-    return TrainingState(config, _prefixed(tensors, "generator."),
-                         _prefixed(tensors, "discriminator."), optimizers,
+    return TrainingState(config, prefixed(tensors, "generator."),
+                         prefixed(tensors, "discriminator."), optimizers,
                          int(metadata["train.step"]), json.loads(metadata["train.settings"]), rng)
 
 

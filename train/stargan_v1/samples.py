@@ -6,28 +6,27 @@ import numpy as np
 import torch
 from PIL import Image
 
-from starbatch.labels import BINARY, HAIR_COLOURS, LabelSet, LabelSpace
+from starbatch.inference.compositing import to_uint8
+from starbatch.models.stargan_v1.labels import BINARY, HAIR_COLOUR_LABELS, LabelSet, LabelSpace, set_label
 
 
-def domain_targets(space: LabelSpace, label_set: LabelSet, source: np.ndarray) -> list[np.ndarray]:
-    """Full label vectors for every single-domain change of `source` labels of `label_set`.
+def domain_targets(space: LabelSpace, label_set: LabelSet, source_labels: np.ndarray) -> list[np.ndarray]:
+    """Full label vectors for every single-domain change of the images' `source_labels` of `label_set`.
 
     Official create_labels: a binary attribute is flipped, except that a hair colour is set and
     the other colours cleared; for a set the images do not come from, its part starts at zero.
     Every one-hot class is a column of its own.
     """
     targets = []
-    count = source.shape[0]
+    count = source_labels.shape[0]
     for target_set in space.sets:
         names = target_set.labels
         for index, name in enumerate(names):
             if target_set.kind == BINARY:
-                part = source.copy() if target_set == label_set else np.zeros((count, len(names)),
+                part = source_labels.copy() if target_set == label_set else np.zeros((count, len(names)),
                                                                               np.float32)
-                if name in HAIR_COLOURS:
-                    for other in HAIR_COLOURS & set(names):
-                        part[:, names.index(other)] = 0.0
-                    part[:, index] = 1.0
+                if name in HAIR_COLOUR_LABELS:
+                    set_label(part, names, name, 1.0)
                 else:
                     part[:, index] = 1.0 - part[:, index]
             else:
@@ -43,15 +42,14 @@ def sample_grid(generator: torch.nn.Module, space: LabelSpace,
     """uint8 (rows*S, (1 + domains)*S, 3): per input set, its images and their translations."""
     rows = []
     device = next(generator.parameters()).device
-    for label_set, images, source in inputs:
+    for label_set, images, source_labels in inputs:
         images = images.to(device)
         columns = [images]
-        for target in domain_targets(space, label_set, source):
+        for target in domain_targets(space, label_set, source_labels):
             columns.append(generator(images, torch.from_numpy(target).to(device)).float())
         rows.append(torch.cat(columns, dim=3))
     grid = torch.cat(list(torch.cat(rows, dim=0)), dim=1)  # images stacked vertically
-    scaled = ((grid + 1) / 2).mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
-    return scaled.permute(1, 2, 0).cpu().numpy()
+    return to_uint8(grid[None])[0]
 
 
 def save_grid(path: Path, grid: np.ndarray) -> None:

@@ -2,14 +2,12 @@
 
 D minimises  -E[D_src(x)] + E[D_src(G(x, c))] + lambda_gp L_gp + lambda_cls L_cls^r
 G minimises  -E[D_src(G(x, c))] + lambda_cls L_cls^f + lambda_rec E|x - G(G(x, c), c')|
+
+The weights (lambda_gp 10, lambda_cls 1, lambda_rec 10) are settings (settings.py).
 """
 
 import torch
 import torch.nn.functional as F
-
-LAMBDA_GP = 10.0
-LAMBDA_CLS = 1.0
-LAMBDA_REC = 10.0
 
 
 def adversarial_real(out_src: torch.Tensor) -> torch.Tensor:

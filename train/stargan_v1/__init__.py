@@ -1,0 +1,1 @@
+"""StarGAN v1 training: the solver of the official code."""
