@@ -6,11 +6,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import official_stargan as official
-from factories import random_model
-from starbatch.checkpoint import load_model, load_official_state_dict, read_config
 from starbatch.cli import app
 from starbatch.errors import StarbatchError
+from starbatch.models.registry import load_model, read_config
+from starbatch.models.stargan_v1.official import load_official_state_dict
+from tests.models import official_stargan as official
 
 
 class Exploit:
@@ -18,13 +18,13 @@ class Exploit:
         return (print, ("pwned",))
 
 
-def test_model_file_keeps_configuration(tmp_path):
+def test_model_file_keeps_configuration(tmp_path, random_model):
     path = random_model(tmp_path / "m.safetensors", "both", image_size=64)
     config = read_config(path)
     assert config.image_size == 64 and config.labels.mask and config.labels.dim == 15
     assert [s.name for s in config.labels.sets] == ["celeba", "rafd"]
     loaded = load_model(path)
-    assert loaded.discriminator is not None and not loaded.generator.training
+    assert "discriminator" in loaded.networks and not loaded.generator.training
 
 
 def test_malicious_pickle_is_refused_without_running(tmp_path, capsys):
@@ -45,7 +45,7 @@ def test_damaged_model_file_is_one_line_error(tmp_path, content):
     assert str(path) in str(error.value) and "\n" not in str(error.value)
 
 
-def test_truncated_model_file_is_refused(tmp_path):
+def test_truncated_model_file_is_refused(tmp_path, random_model):
     path = random_model(tmp_path / "m.safetensors")
     path.write_bytes(path.read_bytes()[:-500])
     with pytest.raises(StarbatchError, match="not a readable"):

@@ -3,24 +3,23 @@ import os
 import pytest
 import torch
 
-from face_trees import TINY, shared_faces
-from starbatch.checkpoint import load_model
+from starbatch.models.registry import load_model
 from starbatch.train.state import latest_checkpoint, load_checkpoint
 
 ray = pytest.importorskip("ray")
 
 
 @pytest.mark.slow
-def test_two_ray_workers_train_shard_and_resume(tmp_path_factory, tmp_path, monkeypatch):
+def test_two_ray_workers_train_shard_and_resume(tmp_path, monkeypatch, faces_tree, tiny):
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     from starbatch.train.distributed import train_with_ray
-    from starbatch.train.loop import TrainSettings
+    from starbatch.train.settings import TrainSettings
 
-    faces = shared_faces(tmp_path_factory)
+    faces = faces_tree
     settings = TrainSettings(dataset="both", out=str(tmp_path / "run"),
                              celeba_dir=str(faces / "celeba"), rafd_dir=str(faces / "rafd"),
                              iters=3, decay_iters=2, sample_every=2, checkpoint_every=2, seed=2,
-                             n_critic=1, **TINY)
+                             n_critic=1, **tiny)
     ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {
         "RAY_AUTH_MODE": "disabled", "TRITON_INTERPRET": os.environ.get("TRITON_INTERPRET", "1")}})
     try:

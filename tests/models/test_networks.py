@@ -3,10 +3,12 @@
 import pytest
 import torch
 
-import official_stargan as official
-from starbatch.checkpoint import import_official, load_model, save_model
 from starbatch.errors import StarbatchError
-from starbatch.model import Discriminator, Generator, load_weights
+from starbatch.models.model_file import save_model
+from starbatch.models.registry import load_model
+from starbatch.models.stargan_v1.networks import Discriminator, Generator, load_weights
+from starbatch.models.stargan_v1.official import import_official
+from tests.models import official_stargan as official
 
 
 def test_official_key_counts_match():
@@ -56,14 +58,14 @@ def test_converted_official_checkpoints_round_trip(tmp_path):
     torch.save(d.state_dict(), tmp_path / "D.ckpt")
     config, g_state, d_state = import_official(tmp_path / "G.ckpt", "both", None, tmp_path / "D.ckpt")
     assert config.image_size == 64 and config.labels.dim == 15 and config.labels.class_dim == 13
-    save_model(tmp_path / "m.safetensors", config, g_state, d_state)
+    save_model(tmp_path / "m.safetensors", config, {"generator": g_state, "discriminator": d_state})
     loaded = load_model(tmp_path / "m.safetensors")
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     c = torch.zeros(2, 15)
     c[:, [0, 3, 13]] = 1
     with torch.no_grad():
         assert torch.allclose(loaded.generator(x, c), g.train()(x, c), atol=1e-5)
-        assert torch.allclose(loaded.discriminator(x)[1], d(x)[1], atol=1e-5)
+        assert torch.allclose(loaded.networks["discriminator"](x)[1], d(x)[1], atol=1e-5)
 
 
 def test_generator_is_fully_convolutional():

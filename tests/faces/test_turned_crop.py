@@ -5,10 +5,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from starbatch.editing import HEAD_ELLIPSE, HEAD_FEATHER, model_input, paste_edit
-from starbatch.face_detection import FaceBox, detect_faces, face_boxes
-from starbatch.images import Photo
-from starbatch.train.faces import celeba_face
+from starbatch.faces.detection import FaceBox, detect_faces, face_boxes
+from starbatch.inference.compositing import HEAD_ELLIPSE, HEAD_FEATHER, model_input, paste_edit
+from starbatch.media.images import Photo
+from starbatch.synthetic.faces import celeba_face
 
 
 def rendered(index: int, angle: float, canvas: int = 256) -> np.ndarray:

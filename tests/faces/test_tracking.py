@@ -3,19 +3,11 @@ that moves, frame by frame."""
 
 import av
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
-from factories import random_model
 from starbatch.cli import app
-from starbatch.face_detection import Detection
-from starbatch.face_track import FaceTrack, detect_every
-from video_helpers import make_clip
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return random_model(tmp_path_factory.mktemp("model") / "joint.safetensors", "both", image_size=64)
+from starbatch.faces.detection import Detection
+from starbatch.faces.tracking import FaceTrack, detect_every
 
 
 def test_the_crop_holds_through_jitter_and_moves_with_the_face():
@@ -39,7 +31,7 @@ def test_detection_runs_about_twice_a_second():
     assert detect_every(None) == 12  # no frame rate in the container: assume 25
 
 
-def test_a_face_walking_across_the_clip_stays_edited(tmp_path, model):
+def test_a_face_walking_across_the_clip_stays_edited(tmp_path, model, make_clip):
     walk, frames, side = 5, 30, 96  # the face moves 145 px, half the frame's width, in one second
     clip = make_clip(tmp_path / "walk.mp4", width=288, height=128, frames=frames, face=True, walk=walk)
     out = tmp_path / "out.mp4"

@@ -3,32 +3,38 @@ import json
 import pytest
 import torch
 
-from face_trees import TINY, shared_faces
-from starbatch.checkpoint import load_model, read_file
 from starbatch.errors import StarbatchError
-from starbatch.train.loop import TrainSettings, run
+from starbatch.models.model_file import read_file
+from starbatch.models.registry import load_model
+from starbatch.train.loop import run
+from starbatch.train.settings import TrainSettings
 
 
-def settings(faces, out, **changes):
-    values = dict(dataset="both", out=str(out), celeba_dir=str(faces / "celeba"),
-                  rafd_dir=str(faces / "rafd"), iters=6, decay_iters=4, sample_every=0,
-                  checkpoint_every=3, seed=1, **TINY)
-    values.update(changes)
-    return TrainSettings(**values)
+@pytest.fixture(scope="session")
+def run_settings(faces_tree, tiny):
+    """run_settings(out, **changes): a six-step joint run on the rendered faces, checkpoints every 3."""
+
+    def make(out, **changes):
+        values = dict(dataset="both", out=str(out), celeba_dir=str(faces_tree / "celeba"),
+                      rafd_dir=str(faces_tree / "rafd"), iters=6, decay_iters=4, sample_every=0,
+                      checkpoint_every=3, seed=1, **tiny)
+        values.update(changes)
+        return TrainSettings(**values)
+
+    return make
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory):
-    faces = shared_faces(tmp_path_factory)
+def straight(tmp_path_factory, run_settings):
     out = tmp_path_factory.mktemp("straight")
-    run(settings(faces, out), progress=False)
-    return faces, out
+    run(run_settings(out), progress=False)
+    return out
 
 
-def test_six_steps_straight_equal_three_then_resume(straight, tmp_path):
-    faces, out = straight
-    run(settings(faces, tmp_path), progress=False, stop_at=3)
-    run(settings(faces, tmp_path), resume=True, progress=False)
+def test_six_steps_straight_equal_three_then_resume(straight, tmp_path, run_settings):
+    out = straight
+    run(run_settings(tmp_path), progress=False, stop_at=3)
+    run(run_settings(tmp_path), resume=True, progress=False)
     _, whole = read_file(out / "model.safetensors")
     _, resumed = read_file(tmp_path / "model.safetensors")
     assert whole.keys() == resumed.keys()
@@ -41,16 +47,16 @@ def test_six_steps_straight_equal_three_then_resume(straight, tmp_path):
 
 
 def test_final_model_loads_for_editing(straight):
-    _, out = straight
+    out = straight
     model = load_model(out / "model.safetensors")
-    assert model.config.step == 6 and model.discriminator is not None
+    assert model.config.step == 6 and "discriminator" in model.networks
     assert model.config.g_conv_dim == 8 and model.config.labels.dim == 15
     x = torch.zeros(1, 3, 32, 32)
     assert model.generator(x, torch.zeros(1, 15)).shape == x.shape
 
 
 def test_log_has_every_loss_of_both_datasets(straight):
-    _, out = straight
+    out = straight
     record = json.loads((out / "log.jsonl").read_text().splitlines()[4])
     for name in ("celeba", "rafd"):
         for loss in ("D/loss_real", "D/loss_fake", "D/loss_cls", "D/loss_gp", "G/loss_fake",
@@ -58,20 +64,19 @@ def test_log_has_every_loss_of_both_datasets(straight):
             assert f"{name}/{loss}" in record
 
 
-def test_resume_refuses_other_settings(straight):
-    faces, out = straight
+def test_resume_refuses_other_settings(straight, run_settings):
+    out = straight
     with pytest.raises(StarbatchError, match="batch_size=4, not 2"):
-        run(settings(faces, out, batch_size=2), resume=True, progress=False)
+        run(run_settings(out, batch_size=2), resume=True, progress=False)
     with pytest.raises(StarbatchError, match="pass --resume"):
-        run(settings(faces, out), progress=False)
+        run(run_settings(out), progress=False)
 
 
-def test_a_resume_may_add_the_identity_term_and_it_is_trained_and_logged(straight, tmp_path):
+def test_a_resume_may_add_the_identity_term_and_it_is_trained_and_logged(straight, tmp_path, run_settings):
     """Fine-tuning a finished model with |x - G(x, c_org)|: the run goes on from its checkpoint,
     logs the term, and the identity error it measures falls from where the plain run left it."""
-    faces, out = straight
-    run(settings(faces, tmp_path), progress=False, stop_at=3)
-    run(settings(faces, tmp_path, iters=12, lambda_id=50.0), resume=True, progress=False)
+    run(run_settings(tmp_path), progress=False, stop_at=3)
+    run(run_settings(tmp_path, iters=12, lambda_id=50.0), resume=True, progress=False)
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(1, 13))
     ids = [r["celeba/G/loss_id"] for r in log if "celeba/G/loss_id" in r]

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from starbatch.errors import StarbatchError
-from starbatch.labels import (
+from starbatch.models.stargan_v1.labels import (
     CELEBA_ATTRIBUTES,
     label_space_for,
     parse_assignments,
     plan_passes,
-    source_from_text,
+    source_labels_from_text,
     target_part,
 )
 
@@ -27,7 +27,7 @@ def test_forty_celeba_attributes_are_known():
 def test_edit_changes_only_named_labels_and_hair_stays_exclusive():
     space = label_space_for("celeba")  # Black, Blond, Brown, Male, Young
     (edit,) = plan_passes(space, "Black_Hair,Male=0", None)
-    source = source_from_text(space, "Blond_Hair,Male")["celeba"]
+    source = source_labels_from_text(space, "Blond_Hair,Male")["celeba"]
     np.testing.assert_array_equal(target_part(edit, source, 2), [[1, 0, 0, 0, 0]] * 2)
     (keep_age,) = plan_passes(space, "Brown_Hair", None)
     young_blond = np.array([0, 1, 0, 0, 1], dtype=np.float32)

@@ -1,13 +1,12 @@
 import numpy as np
 from PIL import Image
 
-from face_trees import shared_faces
-from starbatch.labels import CELEBA_ATTRIBUTES, CELEBA_DEFAULT, RAFD_EXPRESSIONS
-from starbatch.train.faces import celeba_face, make_faces, rafd_face
+from starbatch.models.stargan_v1.labels import CELEBA_ATTRIBUTES, CELEBA_DEFAULT, RAFD_EXPRESSIONS
+from starbatch.synthetic.faces import celeba_face, make_faces, rafd_face
 
 
-def test_make_faces_writes_celeba_and_rafd_layouts(tmp_path_factory):
-    root = shared_faces(tmp_path_factory)
+def test_make_faces_writes_celeba_and_rafd_layouts(faces_tree):
+    root = faces_tree
     lines = (root / "celeba" / "list_attr_celeba.txt").read_text().splitlines()
     assert lines[0] == "24" and lines[1].split() == list(CELEBA_ATTRIBUTES)
     assert all(a in lines[1].split() for a in CELEBA_DEFAULT)

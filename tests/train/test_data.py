@@ -1,14 +1,13 @@
 import pytest
 import torch
 
-from face_trees import shared_faces
 from starbatch.errors import StarbatchError
-from starbatch.labels import CELEBA_DEFAULT, RAFD_EXPRESSIONS
+from starbatch.models.stargan_v1.labels import CELEBA_DEFAULT, RAFD_EXPRESSIONS
 from starbatch.train.data import BatchStream, celeba_splits, rafd_split, read_attribute_file
 
 
-def test_celeba_tree_parses_into_train_and_test(tmp_path_factory):
-    root = shared_faces(tmp_path_factory) / "celeba"
+def test_celeba_tree_parses_into_train_and_test(faces_tree):
+    root = faces_tree / "celeba"
     train, test = celeba_splits(root, CELEBA_DEFAULT)
     assert len(train) + len(test) == 24 and len(test) == 2
     assert train.labels.shape == (22, 5) and set(train.labels.flatten()) <= {0.0, 1.0}
@@ -16,8 +15,8 @@ def test_celeba_tree_parses_into_train_and_test(tmp_path_factory):
     assert image.shape == (3, 32, 32) and -1 <= image.min() and image.max() <= 1
 
 
-def test_rafd_classes_in_sorted_folder_order(tmp_path_factory):
-    train = rafd_split(shared_faces(tmp_path_factory) / "rafd", "train")
+def test_rafd_classes_in_sorted_folder_order(faces_tree):
+    train = rafd_split(faces_tree / "rafd", "train")
     assert len(train) == 16
     for path, label in zip(train.paths, train.labels, strict=True):
         assert path.parent.name == RAFD_EXPRESSIONS[label]
@@ -40,8 +39,8 @@ def test_missing_expression_folder_is_a_clear_error(tmp_path):
         rafd_split(tmp_path, "train")
 
 
-def test_batches_are_reproducible_and_sharded(tmp_path_factory):
-    train, _ = celeba_splits(shared_faces(tmp_path_factory) / "celeba", CELEBA_DEFAULT)
+def test_batches_are_reproducible_and_sharded(faces_tree):
+    train, _ = celeba_splits(faces_tree / "celeba", CELEBA_DEFAULT)
     stream = BatchStream(train, 4, 32, seed=3)
     assert torch.equal(stream[7].images, BatchStream(train, 4, 32, seed=3).make(7).images)
     rank0 = BatchStream(train, 4, 32, seed=3, rank=0, world_size=2).indices(1)[0]

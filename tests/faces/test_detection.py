@@ -4,26 +4,21 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from factories import face_like, face_photo, random_model
 from starbatch.cli import app
-from starbatch.editing import EditorSpec, model_input, paste_edit
-from starbatch.face_detection import FaceBox, centre_box, detect_faces, face_boxes, face_crop
-from starbatch.images import read_photo
-from starbatch.train.faces import celeba_face
-from video_helpers import make_clip
+from starbatch.faces.detection import FaceBox, centre_box, detect_faces, face_boxes, face_crop
+from starbatch.inference.compositing import model_input, paste_edit
+from starbatch.inference.editor import EditorSpec
+from starbatch.media.images import read_photo
+from starbatch.models.family import EditOptions
+from starbatch.synthetic.faces import celeba_face
+from starbatch.synthetic.pictures import face_like, face_photo
 
 ONE_FACE = dict(width=400, height=300, faces=[(230, 90, 128)], seed=1)  # off-centre, right of the middle
 TWO_FACES = dict(width=480, height=240, faces=[(20, 60, 130), (290, 30, 180)], seed=3)
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return random_model(tmp_path_factory.mktemp("model") / "joint.safetensors", "both", image_size=64)
 
 
 def run(*args):
@@ -79,7 +74,7 @@ def test_face_free_pictures_give_no_face():
 
 def test_every_example_photo_has_its_face_found():
     """The README's demo runs `starbatch edit examples/photos ...` with the default --faces detect."""
-    photos = sorted((Path(__file__).parent.parent / "examples" / "photos").glob("*.jpg"))
+    photos = sorted((Path(__file__).parents[2] / "examples" / "photos").glob("*.jpg"))
     assert len(photos) == 6
     assert all(len(face_boxes(read_photo(path).rgb)) == 1 for path in photos)
 
@@ -99,7 +94,7 @@ def test_a_further_face_in_unnatural_colours_is_dropped_but_black_and_white_phot
 
 
 def test_crops_stay_inside_the_photo_and_shrink_when_it_is_too_small():
-    from starbatch.face_detection import CROP_SCALE, Detection
+    from starbatch.faces.detection import CROP_SCALE, Detection
 
     side = round(60 * CROP_SCALE)
     assert face_crop(Detection(-10, -10, 60), 300, 200) == FaceBox(0, 0, side, head=True)  # shifted in
@@ -157,11 +152,11 @@ def test_faces_center_is_the_central_square_edit(tmp_path, model):
     result = run("edit", tmp_path / "person.png", "--expression", "sad", "-m", model, "-o", tmp_path / "out",
                  "--faces", "center")  # fmt: skip
     assert result.exit_code == 0, result.output
-    editor = EditorSpec.from_options(model, None, "sad", None, "cpu", "fp32").build()
-    source = read_photo(tmp_path / "person.png")
-    box = centre_box(*source.size)
-    before = torch.from_numpy(model_input(source, box, 64))
-    expected = paste_edit(source, box, before, editor(before[None])[0]).rgb
+    editor = EditorSpec.from_options(model, EditOptions(expression="sad"), "cpu", "fp32").build()
+    photo = read_photo(tmp_path / "person.png")
+    box = centre_box(*photo.size)
+    before = torch.from_numpy(model_input(photo, box, 64))
+    expected = paste_edit(photo, box, before, editor(before[None])[0]).rgb
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "person.png")), expected)
 
 
@@ -171,7 +166,7 @@ def test_crop_only_writes_the_largest_face(tmp_path, model):
     result = run("edit", tmp_path / "pair.png", "--expression", "happy", "-m", model, "-o", tmp_path / "out",
                  "--crop-only")  # fmt: skip
     assert result.exit_code == 0, result.output
-    editor = EditorSpec.from_options(model, None, "happy", None, "cpu", "fp32").build()
+    editor = EditorSpec.from_options(model, EditOptions(expression="happy"), "cpu", "fp32").build()
     largest = face_boxes(photo)[0]
     assert largest.left > 240  # the right-hand face is the larger one
     x = torch.from_numpy(model_input(read_photo(tmp_path / "pair.png"), largest, 64))[None]
@@ -179,7 +174,7 @@ def test_crop_only_writes_the_largest_face(tmp_path, model):
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "pair.png")), expected)
 
 
-def test_video_with_a_face_is_edited_with_one_crop_and_without_a_face_fails(tmp_path, model):
+def test_video_with_a_face_is_edited_with_one_crop_and_without_a_face_fails(tmp_path, model, make_clip):
     import av
 
     face_clip = make_clip(tmp_path / "face.mp4", width=160, height=128, frames=12, face=True)

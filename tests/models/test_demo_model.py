@@ -6,10 +6,11 @@ import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
-from starbatch.checkpoint import read_config
-from starbatch.cli import BUNDLED_MODEL, app
+from starbatch.cli import app
+from starbatch.cli.common import BUNDLED_MODEL
+from starbatch.models.registry import read_config
 
-PHOTOS = Path(__file__).parent.parent / "examples" / "photos"
+PHOTOS = Path(__file__).parents[2] / "examples" / "photos"
 
 
 def test_the_bundled_model_is_a_small_joint_model():

@@ -1,45 +1,14 @@
-"""Small real test data made on the spot: model files with seeded random weights, and photos."""
+"""Photo files of every kind `edit` meets, good and bad, written field by field where no library writes them."""
 
-import io
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
-import torch
+import pytest
 from PIL import Image
 
-from starbatch.checkpoint import ModelConfig, save_model
-from starbatch.labels import label_space_for
-
-
-def random_model(path: Path, dataset: str = "both", image_size: int = 64, conv_dim: int = 8,
-                 with_discriminator: bool = True, seed: int = 0) -> Path:
-    """A model file with seeded random weights (for plumbing tests, never shown as a result)."""
-    torch.manual_seed(seed)
-    config = ModelConfig(image_size=image_size, labels=label_space_for(dataset),
-                         g_conv_dim=conv_dim, g_repeat_num=2, d_conv_dim=conv_dim, d_repeat_num=4)
-    generator = config.new_generator()
-    # Random IN affine parameters, so no layer is the identity and edits are visible.
-    for name, tensor in generator.state_dict().items():
-        if name.endswith((".weight", ".bias")) and tensor.dim() == 1:
-            tensor.copy_(torch.randn_like(tensor) * 0.5 + (1.0 if name.endswith("weight") else 0.0))
-    discriminator = config.new_discriminator() if with_discriminator else None
-    save_model(path, config, generator.state_dict(),
-               discriminator.state_dict() if discriminator is not None else None)
-    return path
-
-
-def face_like(width: int, height: int, seed: int = 0) -> np.ndarray:
-    """An (H, W, 3) uint8 picture with smooth structure and texture, a stand-in for a photo."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    cx, cy, r = width / 2, height / 2, min(width, height) / 3
-    face = ((x - cx) ** 2 / (0.8 * r) ** 2 + (y - cy) ** 2 / r**2) < 1
-    rgb = np.stack([x / width * 200, y / height * 180, np.full_like(x, 90)], axis=2)
-    rgb[face] = [225, 180, 150]
-    rgb += rng.normal(0, 6, rgb.shape)
-    return np.clip(rgb, 0, 255).astype(np.uint8)
+from starbatch.synthetic.pictures import face_like
 
 
 def write_photo_tree(root: Path) -> dict[str, Path]:
@@ -90,29 +59,6 @@ def png_bomb(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
 
-def encoded(image: Image.Image, image_format: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=image_format)
-    return buffer.getvalue()
-
-
-def face_photo(width: int, height: int, faces: list[tuple[int, int, int]], seed: int = 0) -> np.ndarray:
-    """An (H, W, 3) uint8 photo with synthetic faces (the training renderer's CelebA-style faces,
-    `celeba_face(seed, i)` for the i-th entry) resized to `side` and pasted with their top-left at
-    (left, top), on a face-free gradient with noise."""
-    from starbatch.train.faces import celeba_face
-
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    rgb = np.stack([40 + x / width * 150, 60 + y / height * 120, np.full_like(x, 150)], axis=2)
-    rgb += rng.normal(0, 4, rgb.shape)
-    photo = np.clip(rgb, 0, 255).astype(np.uint8)
-    for index, (left, top, side) in enumerate(faces):
-        face = Image.fromarray(celeba_face(seed, index)[0]).resize((side, side), Image.BICUBIC)
-        photo[top : top + side, left : left + side] = np.asarray(face)
-    return photo
-
-
 def deep_tiff(rgb: np.ndarray, orientation: int = 1) -> bytes:
     """An uncompressed 16-bit RGB TIFF with an EXIF-style orientation tag, written field by field:
     neither Pillow nor OpenCV writes one (Pillow has no 16-bit colour mode; OpenCV writes no
@@ -142,3 +88,18 @@ def with_orientation(png: bytes, orientation: int) -> bytes:
     chunk = struct.pack(">I", len(data)) + b"eXIf" + data + struct.pack(">I", zlib.crc32(b"eXIf" + data))
     at = png.index(b"IDAT") - 4
     return png[:at] + chunk + png[at:]
+
+
+@pytest.fixture(name="write_photo_tree")
+def write_photo_tree_fixture():
+    return write_photo_tree
+
+
+@pytest.fixture(name="deep_tiff")
+def deep_tiff_fixture():
+    return deep_tiff
+
+
+@pytest.fixture(name="with_orientation")
+def with_orientation_fixture():
+    return with_orientation

@@ -3,29 +3,29 @@ import json
 import torch
 from typer.testing import CliRunner
 
-from face_trees import TINY, shared_faces
-from starbatch.checkpoint import save_model
 from starbatch.cli import app
-from starbatch.labels import CELEBA_DEFAULT, RAFD_EXPRESSIONS, label_space_for
+from starbatch.models.model_file import save_model
+from starbatch.models.stargan_v1.labels import CELEBA_DEFAULT, RAFD_EXPRESSIONS, label_space_for
+from starbatch.synthetic.faces import make_faces
 from starbatch.train.data import celeba_splits, rafd_split
 from starbatch.train.evaluate import eval_sets, train_classifier
-from starbatch.train.faces import make_faces
-from starbatch.train.loop import TrainSettings, model_config
+from starbatch.train.settings import TrainSettings
+from starbatch.train.stargan_v1.solver import model_config
 
 
-def tiny_joint_model(faces, path):
+def tiny_joint_model(faces, path, tiny):
     settings = TrainSettings(dataset="both", out="unused", celeba_dir=str(faces / "celeba"),
-                             rafd_dir=str(faces / "rafd"), **TINY)
+                             rafd_dir=str(faces / "rafd"), **tiny)
     config = model_config(settings)
     torch.manual_seed(0)
-    save_model(path, config, config.new_generator().state_dict(),
-               config.new_discriminator().state_dict())
+    save_model(path, config, {"generator": config.new_generator().state_dict(),
+                              "discriminator": config.new_discriminator().state_dict()})
     return path
 
 
-def test_eval_reports_error_per_domain_overall_and_reconstruction(tmp_path_factory, tmp_path):
-    faces = shared_faces(tmp_path_factory)
-    model = tiny_joint_model(faces, tmp_path / "tiny.safetensors")
+def test_eval_reports_error_per_domain_overall_and_reconstruction(tmp_path, faces_tree, tiny):
+    faces = faces_tree
+    model = tiny_joint_model(faces, tmp_path / "tiny.safetensors", tiny)
     args = ["eval", str(model), "--celeba-dir", str(faces / "celeba"), "--rafd-dir",
             str(faces / "rafd"), "--json", str(tmp_path / "eval.json"), "--classifier-epochs", "2",
             "--cache-dir", str(tmp_path / "cache")]
@@ -52,9 +52,9 @@ def test_eval_reports_error_per_domain_overall_and_reconstruction(tmp_path_facto
     assert json.loads((tmp_path / "eval.json").read_text())["classifier_cached"], again.output
 
 
-def test_eval_needs_the_folders_of_the_models_data_sets(tmp_path_factory, tmp_path):
-    faces = shared_faces(tmp_path_factory)
-    model = tiny_joint_model(faces, tmp_path / "tiny.safetensors")
+def test_eval_needs_the_folders_of_the_models_data_sets(tmp_path, faces_tree, tiny):
+    faces = faces_tree
+    model = tiny_joint_model(faces, tmp_path / "tiny.safetensors", tiny)
     result = CliRunner().invoke(app, ["eval", str(model), "--celeba-dir", str(faces / "celeba")])
     assert result.exit_code == 2 and "--rafd-dir" in result.output
 
@@ -64,7 +64,7 @@ def test_judge_learns_hair_colour_from_real_training_images(tmp_path):
     names the hair colour almost always (a judge at chance would miss about a third)."""
     hair = ["Black_Hair", "Blond_Hair", "Brown_Hair"]
     make_faces(tmp_path, 300, seed=21, rafd_identities=2)
-    (celeba_set,) = eval_sets(label_space_for("celeba", hair), 32, tmp_path / "celeba", None, hair)
+    (celeba_set,) = eval_sets(label_space_for("celeba", hair), 32, tmp_path / "celeba", None)
     judge = train_classifier(celeba_set, epochs=10)
     with torch.no_grad():
         seen = judge(celeba_set.images) > 0

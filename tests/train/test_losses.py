@@ -2,8 +2,8 @@ import math
 
 import torch
 
-from starbatch.train import losses
-from starbatch.train.loop import learning_rate
+from starbatch.train.stargan_v1 import losses
+from starbatch.train.stargan_v1.solver import learning_rate
 
 
 def test_adversarial_terms_are_wgan_means():

@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from factories import random_model
 from starbatch.cli import app
-from starbatch.editing import Editor, EditorSpec
-from starbatch.video import probe
-from starbatch.video_edit import edit_video
-from video_helpers import audio_packets, frame_times, make_clip, stream_facts
+from starbatch.engines.video import edit_video
+from starbatch.inference.editor import Editor, EditorSpec
+from starbatch.models.family import EditOptions
+from starbatch.models.stargan_v1.conditioning import LabelConditioning
 
 CLIPS = {
     "cfr with audio": dict(audio_seconds=0.5),
@@ -24,13 +23,8 @@ CLIPS = {
 }
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return random_model(tmp_path_factory.mktemp("model") / "both.safetensors")
-
-
-def editor_for(model, to=None, expression="happy", source=None) -> Editor:
-    return EditorSpec.from_options(model, to, expression, source, "cpu", "fp32").build()
+def editor_for(model, to=None, expression="happy", from_labels=None) -> Editor:
+    return EditorSpec.from_options(model, EditOptions(to, expression, from_labels), "cpu", "fp32").build()
 
 
 # make_clip draws moving gradients, no face: tests about timing, audio and plumbing edit the centre.
@@ -38,57 +32,53 @@ CENTRE = dict(faces="center")
 
 
 @pytest.mark.parametrize("kind", list(CLIPS))
-def test_edited_clip_keeps_frames_times_duration_size_rotation_and_audio(tmp_path, model, kind):
-    source = make_clip(tmp_path / "in.mp4", **CLIPS[kind])
+def test_edited_clip_keeps_frames_times_duration_size_rotation_and_audio(tmp_path, model, kind, make_clip,
+                                                                         frame_times, audio_packets, stream_facts):
+    clip = make_clip(tmp_path / "in.mp4", **CLIPS[kind])
     output = tmp_path / "out.mp4"
-    edit_video(source, output, editor_for(model), progress=False, **CENTRE)
-    assert frame_times(output) == frame_times(source)
-    assert audio_packets(output) == audio_packets(source)
-    before, after = stream_facts(source), stream_facts(output)
+    edit_video(clip, output, editor_for(model), progress=False, **CENTRE)
+    assert frame_times(output) == frame_times(clip)
+    assert audio_packets(output) == audio_packets(clip)
+    before, after = stream_facts(clip), stream_facts(output)
     assert (after["size"], after["rotation"], after["duration"]) == (
         before["size"], before["rotation"], before["duration"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]  # no temporary left
 
 
-def test_frames_are_actually_edited(tmp_path, model):
+def test_frames_are_actually_edited(tmp_path, model, make_clip):
     import av
 
-    source = make_clip(tmp_path / "in.mp4")
+    clip = make_clip(tmp_path / "in.mp4")
     output = tmp_path / "out.mp4"
-    edit_video(source, output, editor_for(model), progress=False, **CENTRE)
-    with av.open(str(source)) as a, av.open(str(output)) as b:
+    edit_video(clip, output, editor_for(model), progress=False, **CENTRE)
+    with av.open(str(clip)) as a, av.open(str(output)) as b:
         first_in = next(a.decode(video=0)).to_ndarray(format="rgb24").astype(int)
         first_out = next(b.decode(video=0)).to_ndarray(format="rgb24").astype(int)
     assert np.abs(first_in - first_out).mean() > 2
 
 
-def test_source_labels_are_estimated_once_per_clip(tmp_path, model, monkeypatch):
-    source = make_clip(tmp_path / "in.mp4", frames=12)
+def test_source_labels_are_estimated_once_per_clip(tmp_path, model, monkeypatch, make_clip):
+    clip = make_clip(tmp_path / "in.mp4", frames=12)
     editor = editor_for(model, to="Black_Hair", expression=None)
     calls = []
-    monkeypatch.setattr(Editor, "_source_labels", lambda self, x: calls.append(x) or None)
-    edit_video(source, tmp_path / "out.mp4", editor, batch_size=4, progress=False, **CENTRE)
+    monkeypatch.setattr(LabelConditioning, "_estimate", lambda self, x: calls.append(x) or None)
+    edit_video(clip, tmp_path / "out.mp4", editor, batch_size=4, progress=False, **CENTRE)
     assert calls == []  # never per batch: one estimate for the clip, fixed before the first frame
-    assert set(editor.source) == {"celeba", "rafd"} and editor.source["celeba"].shape == (5,)
-
-
-def test_probe_reads_every_frame_time_and_the_keyframes(tmp_path):
-    info = probe(make_clip(tmp_path / "in.mp4", frames=20, gop=5))
-    assert info.frame_count == 20 and info.frame_pts == tuple(range(0, 20 * 512, 512))
-    assert info.keyframes[0][0] == 0 and len(info.keyframes) >= 4  # a GOP of 5 (and scene cuts)
+    estimated = editor.request.source_labels
+    assert set(estimated) == {"celeba", "rafd"} and estimated["celeba"].shape == (5,)
 
 
 def run_cli(*args):
     return CliRunner().invoke(app, ["video", *map(str, args)])
 
 
-def test_cli_writes_the_clip_and_refuses_to_overwrite(tmp_path, model):
-    source = make_clip(tmp_path / "talk.mp4", audio_seconds=0.4)
-    result = run_cli(source, "--expression", "happy", "--model", model, "--device", "cpu", "--faces", "center")
+def test_cli_writes_the_clip_and_refuses_to_overwrite(tmp_path, model, make_clip, frame_times):
+    clip = make_clip(tmp_path / "talk.mp4", audio_seconds=0.4)
+    result = run_cli(clip, "--expression", "happy", "--model", model, "--device", "cpu", "--faces", "center")
     assert result.exit_code == 0, result.output
     output = tmp_path / "talk_edited.mp4"
-    assert frame_times(output) == frame_times(source)
-    again = run_cli(source, "--expression", "happy", "--model", model)
+    assert frame_times(output) == frame_times(clip)
+    again = run_cli(clip, "--expression", "happy", "--model", model)
     assert again.exit_code == 2 and "already exists" in again.output
 
 

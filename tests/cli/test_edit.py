@@ -14,10 +14,11 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-import official_stargan as official
-from factories import deep_tiff, face_like, random_model, with_orientation, write_photo_tree
-from starbatch.checkpoint import import_official, save_model
 from starbatch.cli import app
+from starbatch.models.model_file import save_model
+from starbatch.models.stargan_v1.official import import_official
+from starbatch.synthetic.pictures import face_like
+from tests.models import official_stargan as official
 
 GOOD = ["portrait.jpg", "trip/landscape.png", "trip/alpha.png", "trip/gray.png", "trip/day2/photo.webp",
         "trip/day2/scan.bmp", "trip/day2/scan.tiff", "cmyk.jpg", "deep16.png", "rotated.jpg"]
@@ -26,11 +27,6 @@ BAD = ["truncated.jpg", "notimage.png", "empty.webp", "bomb.png"]
 
 def digest(folder):
     return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return random_model(tmp_path_factory.mktemp("model") / "joint.safetensors", "both", image_size=64)
 
 
 def run(*args):
@@ -42,7 +38,7 @@ def run(*args):
 CENTRE = ("--faces", "center")
 
 
-def test_edits_every_good_file_in_its_own_size_mode_and_format(tmp_path, model):
+def test_edits_every_good_file_in_its_own_size_mode_and_format(tmp_path, model, write_photo_tree):
     photos = tmp_path / "photos"
     write_photo_tree(photos)
     before = digest(photos)
@@ -67,7 +63,7 @@ def test_edits_every_good_file_in_its_own_size_mode_and_format(tmp_path, model):
     assert not list((tmp_path / "out").rglob(".*partial"))
 
 
-def test_exif_rotation_is_applied_and_reset(tmp_path, model):
+def test_exif_rotation_is_applied_and_reset(tmp_path, model, write_photo_tree):
     photos = tmp_path / "photos"
     files = write_photo_tree(photos)
     run("edit", files["rotated.jpg"], "--to", "Male", "-m", model, "-o", tmp_path / "out", *CENTRE)
@@ -93,7 +89,7 @@ def test_crop_only_matches_the_official_forward(tmp_path):
     reference = official.trained_like(official.Generator(conv_dim=16, c_dim=5, repeat_num=2), seed=4)
     torch.save(reference.state_dict(), tmp_path / "G.ckpt")
     config, g_state, _ = import_official(tmp_path / "G.ckpt", "celeba", image_size=64)
-    save_model(tmp_path / "celeba.safetensors", config, g_state)
+    save_model(tmp_path / "celeba.safetensors", config, {"generator": g_state})
     photo = face_like(150, 110, seed=5)
     Image.fromarray(photo).save(tmp_path / "face.jpg", quality=95)
     result = run("edit", tmp_path / "face.jpg", "--to", "Black_Hair", "--from", "Blond_Hair,Young",
@@ -140,7 +136,7 @@ def test_unknown_attribute_fails_before_any_work(tmp_path, model):
     assert not (tmp_path / "out").exists()
 
 
-def test_without_classifier_or_from_the_error_says_what_to_do(tmp_path):
+def test_without_classifier_or_from_the_error_says_what_to_do(tmp_path, random_model):
     model = random_model(tmp_path / "noD.safetensors", "celeba", with_discriminator=False)
     Image.fromarray(face_like(64, 64)).save(tmp_path / "a.png")
     result = run("edit", tmp_path / "a.png", "--to", "Young", "-m", model, "-o", tmp_path / "out", *CENTRE)
@@ -152,7 +148,7 @@ def test_without_classifier_or_from_the_error_says_what_to_do(tmp_path):
 
 def test_missing_model_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("STARBATCH_MODEL", raising=False)
-    monkeypatch.setattr("starbatch.cli.BUNDLED_MODEL", tmp_path / "none.safetensors")
+    monkeypatch.setattr("starbatch.cli.common.BUNDLED_MODEL", tmp_path / "none.safetensors")
     result = run("edit", tmp_path, "--to", "Young")
     assert result.exit_code == 2 and "no model" in result.output
 
@@ -193,16 +189,16 @@ def test_run_killed_midway_resumes_to_a_complete_decodable_tree(tmp_path, model)
 def test_full_disk_names_the_file_and_the_run_goes_on(tmp_path, model, monkeypatch):
     for name in ("a.png", "b.png", "c.png"):
         Image.fromarray(face_like(64, 64)).save(tmp_path / name)
-    import starbatch.engine
+    import starbatch.engines.photos
 
-    real_write = starbatch.engine.write_atomically
+    real_write = starbatch.engines.photos.write_atomically
 
     def write_or_fill_disk(path, data):
         if path.name == "b.png":
             raise OSError(28, "No space left on device")
         real_write(path, data)
 
-    monkeypatch.setattr(starbatch.engine, "write_atomically", write_or_fill_disk)
+    monkeypatch.setattr(starbatch.engines.photos, "write_atomically", write_or_fill_disk)
     result = run("edit", tmp_path, "--to", "Young", "-m", model, "-o", tmp_path / "out", *CENTRE)
     assert result.exit_code == 1
     assert f"{tmp_path / 'b.png'}: disk full while writing the output" in result.output
@@ -232,7 +228,8 @@ def test_16_bit_colour_png_and_tiff_keep_their_depth_and_alpha(tmp_path, model, 
 
 
 @pytest.mark.parametrize("suffix", [".png", ".tiff"])
-def test_16_bit_colour_photo_with_an_orientation_tag_is_edited_upright(tmp_path, model, suffix):
+def test_16_bit_colour_photo_with_an_orientation_tag_is_edited_upright(tmp_path, model, suffix, deep_tiff,
+                                                                       with_orientation):
     """Stored 96 wide and 64 high, shown turned a quarter clockwise (orientation 6): the model sees,
     and the output keeps, the upright 64 x 96 picture at 16 bits."""
     import cv2
