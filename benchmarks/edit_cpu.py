@@ -26,16 +26,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import official_stargan as official  # noqa: E402
-from starbatch.checkpoint import ModelConfig, load_model, save_model  # noqa: E402
-from starbatch.edit_run import edit_photos  # noqa: E402
-from starbatch.editing import Editor  # noqa: E402
-from starbatch.face_detection import face_boxes  # noqa: E402
-from starbatch.images import read_photo  # noqa: E402
-from starbatch.labels import label_space_for, plan_passes, source_from_text  # noqa: E402
-from starbatch.model import use_instance_statistics  # noqa: E402
-from starbatch.train.faces import celeba_face  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the official reference lives in tests/
+from starbatch.engines.photos import InProcess, edit_photos  # noqa: E402
+from starbatch.faces.detection import face_boxes  # noqa: E402
+from starbatch.inference.editor import Editor, EditorSpec  # noqa: E402
+from starbatch.media.images import read_photo  # noqa: E402
+from starbatch.models.family import EditOptions  # noqa: E402
+from starbatch.models.model_file import save_model  # noqa: E402
+from starbatch.models.registry import load_model  # noqa: E402
+from starbatch.models.stargan_v1.config import ModelConfig  # noqa: E402
+from starbatch.models.stargan_v1.labels import label_space_for  # noqa: E402
+from starbatch.models.stargan_v1.networks import use_instance_statistics  # noqa: E402
+from starbatch.synthetic.faces import celeba_face  # noqa: E402
+from tests.models import official_stargan as official  # noqa: E402
 
 TARGET = [1.0, 0.0, 0.0, 0.0, 1.0]  # Black_Hair, Young from a photo with no labels set
 
@@ -94,10 +97,10 @@ def main() -> None:
     torch.manual_seed(0)
     reference = official.trained_like(official.Generator(64, 5, 6))
     config = ModelConfig(image_size=args.image_size, labels=label_space_for("celeba"))
-    save_model(work / "model.safetensors", config, reference.state_dict())
+    save_model(work / "model.safetensors", config, {"generator": reference.state_dict()})
     model = load_model(work / "model.safetensors")
-    space = model.config.labels
-    editor = Editor(model, plan_passes(space, "Black_Hair,Young", None), source_from_text(space, "Male=0"), "cpu")
+    request = EditorSpec.from_options(model.path, EditOptions("Black_Hair,Young", None, "Male=0")).request
+    engine = InProcess(Editor(model, request, "cpu"))
     reference.train()  # official test() never calls eval(): IN also updates running stats
     # The same loop without that bookkeeping, to show how much of the ratio is the model side.
     lean = use_instance_statistics(copy.deepcopy(reference)).eval()
@@ -113,13 +116,13 @@ def main() -> None:
         official_loop(lean, photos, work / f"lean{repeat}", args.image_size, grad_mode=torch.inference_mode)
         times["official loop, lean G"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        edit_photos([photos_dir], work / f"crops{repeat}", editor, args.batch_size, crop_only=True, faces="center")
+        edit_photos([photos_dir], work / f"crops{repeat}", engine, args.batch_size, crop_only=True, faces="center")
         times["starbatch --crop-only"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        edit_photos([photos_dir], work / f"full{repeat}", editor, args.batch_size, faces="center")
+        edit_photos([photos_dir], work / f"full{repeat}", engine, args.batch_size, faces="center")
         times["starbatch (full size)"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        detected = edit_photos([photos_dir], work / f"detect{repeat}", editor, args.batch_size)
+        detected = edit_photos([photos_dir], work / f"detect{repeat}", engine, args.batch_size)
         times["starbatch --faces detect"].append(time.perf_counter() - start)
 
     decoded = [read_photo(path).rgb for path in photos]
@@ -128,9 +131,9 @@ def main() -> None:
         face_boxes(rgb)
     detect_ms = (time.perf_counter() - start) / len(decoded) * 1000
     batch = torch.from_numpy(np.zeros((args.batch_size, 3, args.image_size, args.image_size), np.float32))
-    editor(batch)
+    engine.editor(batch)
     start = time.perf_counter()
-    editor(batch)
+    engine.editor(batch)
     model_ms = (time.perf_counter() - start) / args.batch_size * 1000
 
     worst = 0

@@ -16,18 +16,15 @@
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from factories import face_like  # noqa: E402
-from starbatch import face_detection as fd  # noqa: E402
-from starbatch.labels import RAFD_EXPRESSIONS  # noqa: E402
-from starbatch.train.faces import SIZE, _background, _finish, celeba_face, rafd_face, sample_person  # noqa: E402
+from starbatch.faces import detection as fd
+from starbatch.models.stargan_v1.labels import RAFD_EXPRESSIONS
+from starbatch.synthetic.faces import SIZE, background_picture, celeba_face, rafd_face, sample_person
+from starbatch.synthetic.pictures import face_like
 
 
 def negatives(count: int, seed: int = 1) -> list[np.ndarray]:
@@ -36,9 +33,9 @@ def negatives(count: int, seed: int = 1) -> list[np.ndarray]:
     pictures = []
     for i in range(count):
         kind = i % 5
-        if kind == 0:  # what train/faces.py draws behind a person, without the person
+        if kind == 0:  # what synthetic/faces.py draws behind a person, without the person
             scene = np.random.default_rng([seed, i])
-            picture = _finish(_background(scene, x, y, bool(scene.random() < 0.2)), scene)
+            picture = background_picture(scene, bool(scene.random() < 0.2))
         elif kind == 1:
             a, b, d = rng.random(3), rng.random(3), rng.normal(size=2)
             t = x * d[0] + y * d[1]
@@ -108,8 +105,8 @@ def turned_crops(count: int, angles=(0, 10, 15, 20, 25)) -> None:
     """How close the model's input for a turned face comes to the same face level: mean |difference|
     over the crop's middle (128 px input, [-1, 1] units), for upright crops only, with the turned
     search's crops, and with eye levelling as well (_levelled)."""
-    from starbatch.editing import model_input
-    from starbatch.images import Photo
+    from starbatch.inference.compositing import model_input
+    from starbatch.media.images import Photo
 
     level = [Image.fromarray(celeba_face(0, i, level=True)[0]).resize((2 * SIZE, 2 * SIZE), Image.BICUBIC)
              for i in range(count)]  # fmt: skip

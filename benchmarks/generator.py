@@ -49,7 +49,7 @@ def cuda_graphed(fn, *inputs):
 
 def variants(generator, x, c):
     """name -> zero-argument callable running one batch."""
-    from starbatch.model import official_forward
+    from starbatch.models.stargan_v1.networks import Generator, official_forward
 
     channels_last = copy.deepcopy(generator).to(memory_format=torch.channels_last)
     x_cl = x.contiguous(memory_format=torch.channels_last)
@@ -60,8 +60,9 @@ def variants(generator, x, c):
     compiled = torch.compile(lambda images, labels: official_forward(generator, images, labels))
     autotuned = torch.compile(lambda images, labels: official_forward(generator, images, labels),
                               mode="max-autotune")
-    fused = copy.deepcopy(channels_last)
-    fused.fused, fused.fold_labels = True, True
+    fused = Generator(conv_dim=64, c_dim=5, fused=True, fold_labels=True).to(x.device, x.dtype)
+    fused.load_state_dict(generator.state_dict())
+    fused = fused.to(memory_format=torch.channels_last)
     return {
         "official eager": official(generator, x),
         "official eager channels_last": official(channels_last, x_cl),
@@ -81,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("benchmarks/generator.py needs a CUDA GPU: no results without one.")
-    from starbatch.model import Generator
+    from starbatch.models.stargan_v1.networks import Generator
 
     torch.backends.cudnn.benchmark = True
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}")
@@ -91,8 +92,7 @@ def main() -> None:
             for dtype_name in ["fp32"] + [d for d in args.dtypes if d != "fp32"]:
                 dtype = DTYPES[dtype_name]
                 torch.manual_seed(0)
-                generator = Generator(conv_dim=64, c_dim=5).cuda().to(dtype)
-                generator.fused = False  # the official layers; the fused copy is made below
+                generator = Generator(conv_dim=64, c_dim=5, fused=False).cuda().to(dtype)  # the official layers
                 x = (torch.rand(batch, 3, size, size, device="cuda") * 2 - 1).to(dtype)
                 c = torch.randint(0, 2, (batch, 5), device="cuda").to(dtype)
                 rates = {}

@@ -25,18 +25,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from starbatch.checkpoint import ModelConfig, save_model
-from starbatch.editing import EditorSpec, model_input
-from starbatch.face_detection import centre_box
-from starbatch.labels import label_space_for
-from starbatch.video import EncodeSettings, SegmentWriter, decode_segment, plan_segments, probe
-from starbatch.video_edit import edit_video, upright_photo
+from starbatch.engines.video import edit_video, upright_photo
+from starbatch.faces.detection import centre_box
+from starbatch.inference.compositing import model_input
+from starbatch.inference.editor import EditorSpec
+from starbatch.media.video import EncodeSettings, SegmentWriter, decode_segment, plan_segments, probe
+from starbatch.models.family import EditOptions
+from starbatch.models.model_file import save_model
+from starbatch.models.stargan_v1.config import ModelConfig
+from starbatch.models.stargan_v1.labels import label_space_for
 
 
 def random_model(path: Path, image_size: int) -> Path:
     torch.manual_seed(0)
     config = ModelConfig(image_size=image_size, labels=label_space_for("both"))
-    save_model(path, config, config.new_generator().state_dict(), config.new_discriminator().state_dict())
+    save_model(path, config, {"generator": config.new_generator().state_dict(),
+                              "discriminator": config.new_discriminator().state_dict()})
     return path
 
 
@@ -86,7 +90,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = args.model or random_model(folder / "model.safetensors", args.image_size)
-        spec = EditorSpec.from_options(model, None, args.expression, None, args.device)
+        spec = EditorSpec.from_options(model, EditOptions(expression=args.expression), args.device)
         rates = {"decode+encode": 0.0, "model": 0.0, "video": 0.0, "video, detect": 0.0}
         for _ in range(args.repeats):
             rates["decode+encode"] = max(rates["decode+encode"], decode_encode(args.clip, folder / "io.mp4", settings))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from starbatch.checkpoint import read_config
-from starbatch.cli import BUNDLED_MODEL
+from starbatch.cli.common import BUNDLED_MODEL
+from starbatch.models.registry import read_config
 
 HERE = Path(__file__).resolve().parent
 EDITS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young", "happy", "surprised", "sad"]

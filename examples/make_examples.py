@@ -11,7 +11,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from starbatch.train.faces import Pose, celeba_face, render_face, sample_person
+from starbatch.synthetic.faces import Pose, celeba_face, render_face, sample_person
 
 HERE = Path(__file__).resolve().parent
 SEED = 2026  # not a seed any training or eval run uses

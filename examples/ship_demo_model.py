@@ -9,17 +9,18 @@ from pathlib import Path
 
 import torch
 
-from starbatch.checkpoint import load_model, save_model
-from starbatch.cli import BUNDLED_MODEL
+from starbatch.cli.common import BUNDLED_MODEL
+from starbatch.models.model_file import save_model
+from starbatch.models.registry import load_model
 
 
 def main() -> None:
     source = Path(sys.argv[1])
     model = load_model(source)
     model.config.notes = {**model.config.notes, "shipped_from": source.name, "weights": "float16"}
-    discriminator = model.discriminator.state_dict() if model.discriminator is not None else None
+    networks = {name: network.state_dict() for name, network in model.networks.items()}
     BUNDLED_MODEL.parent.mkdir(parents=True, exist_ok=True)
-    save_model(BUNDLED_MODEL, model.config, model.generator.state_dict(), discriminator, dtype=torch.float16)
+    save_model(BUNDLED_MODEL, model.config, networks, dtype=torch.float16)
     print(f"wrote {BUNDLED_MODEL} ({BUNDLED_MODEL.stat().st_size / 1e6:.1f} MB) from {source}")
 
 
