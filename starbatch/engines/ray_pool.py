@@ -64,6 +64,8 @@ class RayEngine:
                      configure_logging=True)  # fmt: skip
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
+        if not gpus and spec.precision not in ("auto", "fp32"):  # else every worker would die building its Editor
+            raise StarbatchError(f"--precision {spec.precision} needs a GPU; this Ray cluster has none")
         self.workers = workers or gpus or 2
         if gpus:
             options = {"num_gpus": 1, "num_cpus": 1}
