@@ -1,13 +1,16 @@
-"""Fused GPU kernels for the StarGAN generator, each beside its PyTorch reference.
+"""Fused GPU kernels for the StarGAN generators, each beside its PyTorch reference.
 
 This package imports nothing else of starbatch's (see DESIGN.md, "direction of imports").
 """
 
-from starbatch.kernels.dispatch import use_triton
-from starbatch.kernels.instance_norm import instance_norm, instance_norm_reference
-from starbatch.kernels.label_fold import concat_labels, first_layer, label_border_table
+from .adain import adain, adain_reference
+from .dispatch import use_triton
+from .instance_norm import instance_norm, instance_norm_reference
+from .label_fold import concat_labels, first_layer, label_border_table
 
 __all__ = [
+    "adain",
+    "adain_reference",
     "concat_labels",
     "first_layer",
     "instance_norm",
