@@ -1,10 +1,12 @@
-"""Instance norm + affine with an optional ReLU, residual add and label border, in one pass.
+"""Instance norm + affine with an optional (leaky) ReLU, residual add and label border, in one pass.
 
     out = act(IN(x + border) * weight + bias) + residual
 
-per (n, c) plane, statistics in fp32 (fp64 for fp64 inputs). The generator needs three variants:
-ReLU after most convs, residual add without ReLU for the second norm of a residual block, and
-ReLU with the label border for the first layer (see label_fold.py and DESIGN.md, "The kernels").
+per (n, c) plane, statistics in fp32 (fp64 for fp64 inputs). StarGAN v1's generator needs three
+variants: ReLU after most convs, residual add without ReLU for the second norm of a residual block,
+and ReLU with the label border for the first layer (see label_fold.py and DESIGN.md, "The kernels").
+StarGAN v2 needs LeakyReLU(0.2) after each norm, with a per-channel affine (C,) in its encoder and
+`to_rgb`, and a per-sample one (N, C) in AdaIN (see adain.py): weight and bias are either.
 
 `border` is a per-sample (N, C, 2r+1, 2r+1) table, 7x7 for the first conv: pixel (h, w) gets
 border[n, c, row(h), col(w)] with row(h) = h in the first r rows, 2r - (H - 1 - h) in the last r
@@ -65,12 +67,13 @@ def _first_values(x_ptr, border_ptr, n, cs, c_mask, C, x_sn, x_sc,
 @triton.jit
 def _instance_norm_fwd_kernel(
     x_ptr, weight_ptr, bias_ptr, border_ptr, residual_ptr, out_ptr, mean_ptr, rstd_ptr,
-    C, H, W, eps,
+    C, H, W, eps, a_sn,
     x_sn, x_sc, x_sp, r_sn, r_sc, r_sp, o_sn, o_sc, o_sp,
-    HAS_BORDER: tl.constexpr, HAS_RESIDUAL: tl.constexpr, RELU: tl.constexpr,
+    HAS_BORDER: tl.constexpr, HAS_RESIDUAL: tl.constexpr, RELU: tl.constexpr, SLOPE: tl.constexpr,
     R: tl.constexpr, ACC: tl.constexpr,
     ONE_TILE: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
 ):
+    """a_sn: the affine's stride over samples, 0 for a (C,) weight and bias, C for (N, C)."""
     n = tl.program_id(0).to(tl.int64)
     cs = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     c_mask = cs < C
@@ -105,8 +108,8 @@ def _instance_norm_fwd_kernel(
     tl.store(mean_ptr + n * C + cs, mean, mask=c_mask)  # of x - x0 + border - b0, see _load_input
     tl.store(rstd_ptr + n * C + cs, rstd, mask=c_mask)
 
-    scale = rstd * tl.load(weight_ptr + cs, mask=c_mask, other=0.0).to(ACC)
-    bias = tl.load(bias_ptr + cs, mask=c_mask, other=0.0).to(ACC)
+    scale = rstd * tl.load(weight_ptr + n * a_sn + cs, mask=c_mask, other=0.0).to(ACC)
+    bias = tl.load(bias_ptr + n * a_sn + cs, mask=c_mask, other=0.0).to(ACC)
     for start in range(0, hw, BLOCK_P):
         ps = start + tl.arange(0, BLOCK_P)
         if not ONE_TILE:
@@ -114,7 +117,10 @@ def _instance_norm_fwd_kernel(
                                   x_sp, x0, b0, HAS_BORDER, R, ACC)
         y = (x - mean[:, None]) * scale[:, None] + bias[:, None]
         if RELU:
-            y = tl.maximum(y, 0.0)
+            if SLOPE == 0.0:
+                y = tl.maximum(y, 0.0)
+            else:
+                y = tl.where(y > 0.0, y, y * SLOPE)
         if HAS_RESIDUAL:
             y += tl.load(residual_ptr + n * r_sn + cs[:, None] * r_sc + ps[None, :] * r_sp,
                          mask=mask, other=0.0).to(ACC)
@@ -125,15 +131,21 @@ def _instance_norm_fwd_kernel(
 @triton.jit
 def _grad_tile(grad_ptr, x_ptr, border_ptr, n, cs, c_mask, ps, C, H, W, g_sn, g_sc, g_sp,
                x_sn, x_sc, x_sp, x0, b0, mean, rstd, weight, bias,
-               HAS_BORDER: tl.constexpr, RELU: tl.constexpr, R: tl.constexpr, ACC: tl.constexpr):
-    """(x_hat, g, mask) of a tile, with g the incoming grad after the ReLU mask."""
+               HAS_BORDER: tl.constexpr, RELU: tl.constexpr, SLOPE: tl.constexpr,
+               R: tl.constexpr, ACC: tl.constexpr):
+    """(x_hat, g, mask) of a tile, with g the incoming grad through the (leaky) ReLU."""
     x, mask = _load_input(x_ptr, border_ptr, n, cs, c_mask, ps, C, H, W, x_sn, x_sc, x_sp,
                           x0, b0, HAS_BORDER, R, ACC)
     x_hat = tl.where(mask, (x - mean[:, None]) * rstd[:, None], 0.0)
     g = tl.load(grad_ptr + n * g_sn + cs[:, None] * g_sc + ps[None, :] * g_sp, mask=mask,
                 other=0.0).to(ACC)
     if RELU:
-        g = tl.where(x_hat * weight[:, None] + bias[:, None] > 0.0, g, 0.0)
+        # the forward's pre-activation, rounded as there, so both agree on its sign
+        positive = (x - mean[:, None]) * (rstd * weight)[:, None] + bias[:, None] > 0.0
+        if SLOPE == 0.0:
+            g = tl.where(positive, g, 0.0)
+        else:
+            g = tl.where(positive, g, g * SLOPE)
     return x_hat, g, mask
 
 
@@ -141,15 +153,16 @@ def _grad_tile(grad_ptr, x_ptr, border_ptr, n, cs, c_mask, ps, C, H, W, g_sn, g_
 def _instance_norm_bwd_kernel(
     grad_ptr, x_ptr, weight_ptr, bias_ptr, border_ptr, mean_ptr, rstd_ptr,
     dx_ptr, dweight_ptr, dbias_ptr,
-    C, H, W,
+    C, H, W, a_sn,
     g_sn, g_sc, g_sp, x_sn, x_sc, x_sp, d_sn, d_sc, d_sp,
-    HAS_BORDER: tl.constexpr, RELU: tl.constexpr, R: tl.constexpr, ACC: tl.constexpr,
+    HAS_BORDER: tl.constexpr, RELU: tl.constexpr, SLOPE: tl.constexpr,
+    R: tl.constexpr, ACC: tl.constexpr,
     ONE_TILE: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
 ):
-    """dx = rstd * w * (g - mean(g) - x_hat * mean(g * x_hat)), g the grad after the ReLU mask.
+    """dx = rstd * w * (g - mean(g) - x_hat * mean(g * x_hat)), g the grad through the ReLU.
 
-    Writes each (n, c)'s sums of g * x_hat and g, the partial dweight and dbias; the launcher
-    sums them over n (deterministic, no atomics).
+    Writes each (n, c)'s sums of g * x_hat and g: dweight and dbias of a per-sample affine, and
+    for a (C,) one the partials the launcher sums over n (deterministic, no atomics).
     """
     n = tl.program_id(0).to(tl.int64)
     cs = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
@@ -158,14 +171,14 @@ def _instance_norm_bwd_kernel(
     x0, b0 = _first_values(x_ptr, border_ptr, n, cs, c_mask, C, x_sn, x_sc, HAS_BORDER, R, ACC)
     mean = tl.load(mean_ptr + n * C + cs, mask=c_mask, other=0.0)
     rstd = tl.load(rstd_ptr + n * C + cs, mask=c_mask, other=0.0)
-    weight = tl.load(weight_ptr + cs, mask=c_mask, other=0.0).to(ACC)
-    bias = tl.load(bias_ptr + cs, mask=c_mask, other=0.0).to(ACC)
+    weight = tl.load(weight_ptr + n * a_sn + cs, mask=c_mask, other=0.0).to(ACC)
+    bias = tl.load(bias_ptr + n * a_sn + cs, mask=c_mask, other=0.0).to(ACC)
 
     if ONE_TILE:  # the plane fits in registers: read x and grad once
         ps = tl.arange(0, BLOCK_P)
         x_hat, g, mask = _grad_tile(grad_ptr, x_ptr, border_ptr, n, cs, c_mask, ps, C, H, W,
                                     g_sn, g_sc, g_sp, x_sn, x_sc, x_sp, x0, b0, mean, rstd,
-                                    weight, bias, HAS_BORDER, RELU, R, ACC)
+                                    weight, bias, HAS_BORDER, RELU, SLOPE, R, ACC)
         sum_g = tl.sum(g, axis=1)
         sum_gx = tl.sum(g * x_hat, axis=1)
         dx = (rstd * weight)[:, None] * (g - sum_g[:, None] / hw - x_hat * sum_gx[:, None] / hw)
@@ -178,14 +191,14 @@ def _instance_norm_bwd_kernel(
             ps = start + tl.arange(0, BLOCK_P)
             x_hat, g, mask = _grad_tile(grad_ptr, x_ptr, border_ptr, n, cs, c_mask, ps, C, H, W,
                                         g_sn, g_sc, g_sp, x_sn, x_sc, x_sp, x0, b0, mean, rstd,
-                                        weight, bias, HAS_BORDER, RELU, R, ACC)
+                                        weight, bias, HAS_BORDER, RELU, SLOPE, R, ACC)
             sum_g += tl.sum(g, axis=1)
             sum_gx += tl.sum(g * x_hat, axis=1)
         for start in range(0, hw, BLOCK_P):
             ps = start + tl.arange(0, BLOCK_P)
             x_hat, g, mask = _grad_tile(grad_ptr, x_ptr, border_ptr, n, cs, c_mask, ps, C, H, W,
                                         g_sn, g_sc, g_sp, x_sn, x_sc, x_sp, x0, b0, mean, rstd,
-                                        weight, bias, HAS_BORDER, RELU, R, ACC)
+                                        weight, bias, HAS_BORDER, RELU, SLOPE, R, ACC)
             dx = (rstd * weight)[:, None] * (g - sum_g[:, None] / hw
                                              - x_hat * sum_gx[:, None] / hw)
             out = dx_ptr + n * d_sn + cs[:, None] * d_sc + ps[None, :] * d_sp
@@ -243,7 +256,12 @@ def _stats_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
-def _launch_forward(x, weight, bias, border, residual, eps, relu):
+def _affine_stride(weight: torch.Tensor) -> int:
+    """Stride over samples of a (C,) (shared: 0) or (N, C) (per sample) weight and bias."""
+    return weight.shape[-1] if weight.dim() == 2 else 0
+
+
+def _launch_forward(x, weight, bias, border, residual, eps, relu, negative_slope):
     n, c, height, width = x.shape
     if border is not None:
         _check_border(border, height, width)
@@ -262,15 +280,15 @@ def _launch_forward(x, weight, bias, border, residual, eps, relu):
     _instance_norm_fwd_kernel[(n, triton.cdiv(c, block_c))](
         x, weight.contiguous(), bias.contiguous(), border if border is not None else x,
         residual if residual is not None else x, out, mean, rstd,
-        c, height, width, eps, *x_strides, *r_strides, *o_strides,
+        c, height, width, eps, _affine_stride(weight), *x_strides, *r_strides, *o_strides,
         HAS_BORDER=border is not None, HAS_RESIDUAL=residual is not None, RELU=relu,
-        R=_radius(border), ACC=_accumulator(x), ONE_TILE=block_p >= height * width,
-        BLOCK_C=block_c, BLOCK_P=block_p, num_warps=num_warps,
+        SLOPE=float(negative_slope), R=_radius(border), ACC=_accumulator(x),
+        ONE_TILE=block_p >= height * width, BLOCK_C=block_c, BLOCK_P=block_p, num_warps=num_warps,
     )
     return out, mean, rstd
 
 
-def _launch_backward(grad, x, weight, bias, border, mean, rstd, relu):
+def _launch_backward(grad, x, weight, bias, border, mean, rstd, relu, negative_slope):
     n, c, height, width = x.shape
     dx = _like_input(x)
     partial_dweight = x.new_empty((n, c), dtype=_stats_dtype(x))
@@ -284,13 +302,15 @@ def _launch_backward(grad, x, weight, bias, border, mean, rstd, relu):
     _instance_norm_bwd_kernel[(n, triton.cdiv(c, block_c))](
         grad, x, weight.contiguous(), bias.contiguous(), border if border is not None else x,
         mean, rstd, dx, partial_dweight, partial_dbias,
-        c, height, width, *g_strides, *x_strides, *d_strides,
-        HAS_BORDER=border is not None, RELU=relu, R=_radius(border), ACC=_accumulator(x),
-        ONE_TILE=block_p >= height * width, BLOCK_C=block_c, BLOCK_P=block_p,
+        c, height, width, _affine_stride(weight), *g_strides, *x_strides, *d_strides,
+        HAS_BORDER=border is not None, RELU=relu, SLOPE=float(negative_slope), R=_radius(border),
+        ACC=_accumulator(x), ONE_TILE=block_p >= height * width, BLOCK_C=block_c, BLOCK_P=block_p,
         num_warps=num_warps,
     )
-    dweight = partial_dweight.sum(0).to(weight.dtype)
-    dbias = partial_dbias.sum(0).to(bias.dtype)
+    if weight.dim() == 1:  # shared over samples: sum the per-sample partials
+        partial_dweight, partial_dbias = partial_dweight.sum(0), partial_dbias.sum(0)
+    dweight = partial_dweight.to(weight.dtype)
+    dbias = partial_dbias.to(bias.dtype)
     dborder = sum_border(dx, _radius(border)).to(border.dtype) if border is not None else None
     return dx, dweight, dbias, dborder
 
@@ -338,16 +358,31 @@ def sum_border(grad: torch.Tensor, radius: int) -> torch.Tensor:
     return torch.einsum("nchw,hr,ws->ncrs", grad.to(dtype), rows, cols)
 
 
+def _check_affine(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    """weight and bias are both (C,) or both (N, C) for an (N, C, H, W) x."""
+    n, c = x.shape[:2]
+    if tuple(weight.shape) not in ((c,), (n, c)) or bias.shape != weight.shape:
+        raise ValueError(f"weight and bias must both be ({c},) or ({n}, {c}) for x of shape "
+                         f"{tuple(x.shape)}, not {tuple(weight.shape)} and {tuple(bias.shape)}")
+
+
 def instance_norm_reference(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, *, eps: float = 1e-5,
-    relu: bool = False, residual: torch.Tensor | None = None, border: torch.Tensor | None = None,
+    relu: bool = False, negative_slope: float = 0.0, residual: torch.Tensor | None = None,
+    border: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The same op in PyTorch: what the official layers compute (IN, ReLU, x + block(x))."""
+    """The same op in PyTorch: what the official layers compute (IN, (Leaky)ReLU, x + block(x))."""
     if border is not None:
         x = x + expand_border(border.to(x.dtype), *x.shape[-2:])
-    out = F.instance_norm(x, weight=weight, bias=bias, eps=eps)
-    if relu:
+    if weight.dim() == 1:
+        out = F.instance_norm(x, weight=weight, bias=bias, eps=eps)
+    else:  # per sample: F.instance_norm takes only a (C,) affine
+        out = F.instance_norm(x, eps=eps) * weight[:, :, None, None] + bias[:, :, None, None]
+        out = out.to(x.dtype)  # the kernel's dtype contract, whatever the affine's dtype
+    if relu and negative_slope == 0.0:
         out = torch.relu_(out)  # in place, as the official nn.ReLU(inplace=True)
+    elif relu:
+        out = F.leaky_relu(out, negative_slope)  # v2's nn.LeakyReLU(0.2) is not in place
     if residual is not None:
         out = residual + out
     return out
@@ -359,14 +394,14 @@ def instance_norm_reference(
 @torch.library.custom_op("starbatch::instance_norm", mutates_args=())
 def instance_norm_op(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, border: torch.Tensor | None,
-    residual: torch.Tensor | None, eps: float, relu: bool,
+    residual: torch.Tensor | None, eps: float, relu: bool, negative_slope: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Triton forward: (out, mean, rstd); mean is relative to each plane's first value."""
-    return _launch_forward(x, weight, bias, border, residual, eps, relu)
+    return _launch_forward(x, weight, bias, border, residual, eps, relu, negative_slope)
 
 
 @instance_norm_op.register_fake
-def _instance_norm_fake(x, weight, bias, border, residual, eps, relu):
+def _instance_norm_fake(x, weight, bias, border, residual, eps, relu, negative_slope=0.0):
     stats = x.new_empty(x.shape[:2], dtype=_stats_dtype(x))
     return _like_input(x), stats, torch.empty_like(stats)
 
@@ -375,23 +410,27 @@ def _instance_norm_fake(x, weight, bias, border, residual, eps, relu):
 def instance_norm_backward_op(
     grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
     border: torch.Tensor | None, mean: torch.Tensor, rstd: torch.Tensor, relu: bool,
+    negative_slope: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Triton backward: (dx, dweight, dbias, dborder); dborder is empty without a border."""
-    dx, dweight, dbias, dborder = _launch_backward(grad, x, weight, bias, border, mean, rstd, relu)
+    dx, dweight, dbias, dborder = _launch_backward(grad, x, weight, bias, border, mean, rstd, relu,
+                                                   negative_slope)
     return dx, dweight, dbias, dborder if dborder is not None else x.new_empty(0)
 
 
 @instance_norm_backward_op.register_fake
-def _instance_norm_backward_fake(grad, x, weight, bias, border, mean, rstd, relu):
+def _instance_norm_backward_fake(grad, x, weight, bias, border, mean, rstd, relu,
+                                 negative_slope=0.0):
     dborder = torch.empty_like(border) if border is not None else x.new_empty(0)
     return _like_input(x), torch.empty_like(weight), torch.empty_like(bias), dborder
 
 
 def _setup_context(ctx, inputs, output):
-    x, weight, bias, border, residual, _eps, relu = inputs
+    x, weight, bias, border, residual, _eps, relu, negative_slope = inputs
     _out, mean, rstd = output
     ctx.save_for_backward(x, weight, bias, border, mean, rstd)
     ctx.relu = relu
+    ctx.negative_slope = negative_slope
     ctx.has_residual = residual is not None
 
 
@@ -399,9 +438,9 @@ def _backward(ctx, grad_out, _grad_mean, _grad_rstd):
     # mean and rstd are saved statistics, not results: their gradients are not propagated
     x, weight, bias, border, mean, rstd = ctx.saved_tensors
     dx, dweight, dbias, dborder = instance_norm_backward_op(
-        grad_out, x, weight, bias, border, mean, rstd, ctx.relu)
+        grad_out, x, weight, bias, border, mean, rstd, ctx.relu, ctx.negative_slope)
     dresidual = grad_out if ctx.has_residual else None
-    return dx, dweight, dbias, dborder if border is not None else None, dresidual, None, None
+    return dx, dweight, dbias, dborder if border is not None else None, dresidual, None, None, None
 
 
 instance_norm_op.register_autograd(_backward, setup_context=_setup_context)
@@ -412,11 +451,16 @@ instance_norm_op.register_autograd(_backward, setup_context=_setup_context)
 
 def instance_norm(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, *, eps: float = 1e-5,
-    relu: bool = False, residual: torch.Tensor | None = None, border: torch.Tensor | None = None,
-    backend: str = "auto",
+    relu: bool = False, negative_slope: float = 0.0, residual: torch.Tensor | None = None,
+    border: torch.Tensor | None = None, backend: str = "auto",
 ) -> torch.Tensor:
-    """act(IN(x + border) * weight + bias) + residual: Triton on CUDA, the reference elsewhere."""
+    """act(IN(x + border) * weight + bias) + residual: Triton on CUDA, the reference elsewhere.
+
+    weight and bias: (C,), or (N, C) for a per-sample affine; act: ReLU if relu, leaky below zero
+    with negative_slope (0.2: StarGAN v2's LeakyReLU).
+    """
+    _check_affine(x, weight, bias)
     if use_triton(x, backend):
-        return instance_norm_op(x, weight, bias, border, residual, eps, relu)[0]
-    return instance_norm_reference(x, weight, bias, eps=eps, relu=relu, residual=residual,
-                                   border=border)
+        return instance_norm_op(x, weight, bias, border, residual, eps, relu, negative_slope)[0]
+    return instance_norm_reference(x, weight, bias, eps=eps, relu=relu,
+                                   negative_slope=negative_slope, residual=residual, border=border)
