@@ -407,10 +407,13 @@ def preprocess(x):
     return x.clamp_(0, 1), x2.clamp_(0, 1)
 
 
-def get_heatmap(p, x):
-    """FAN.get_heatmap(x, b_preprocess=True) of images in [-1, 1]."""
+def get_heatmap(p, x, raw=None):
+    """FAN.get_heatmap(x, b_preprocess=True) of images in [-1, 1]; FAN's own output is appended to `raw`."""
     x = F.interpolate(x, size=256, mode="bilinear")
-    heatmaps = fan(p, x * 0.5 + 0.5)[:, :-1, :, :]
+    outputs = fan(p, x * 0.5 + 0.5)
+    if raw is not None:
+        raw.append(outputs)
+    heatmaps = outputs[:, :-1, :, :]
     heatmaps = F.interpolate(heatmaps, scale_factor=x.size(2) // heatmaps.size(2), mode="bilinear",
                              align_corners=True)
     return preprocess(heatmaps)
