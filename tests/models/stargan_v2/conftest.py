@@ -85,8 +85,9 @@ def fan_state() -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture
-def official_nets(fan_state):
-    """official_nets(layout, fan=..., seed=...): the dict an official *_nets_ema.ckpt holds, random weights."""
+def official_nets(request):
+    """official_nets(layout, fan=..., seed=...): the dict an official *_nets_ema.ckpt holds, random weights;
+    `fan` defaults to the official rule (FAN weights when w_hpf > 0)."""
 
     def make(layout: Layout, fan: bool | None = None, seed: int = 0) -> dict[str, dict[str, torch.Tensor]]:
         generator = torch.Generator().manual_seed(seed)
@@ -94,7 +95,7 @@ def official_nets(fan_state):
                 for name, shapes in layout.shapes().items()}
         with_fan = layout.w_hpf > 0 if fan is None else fan
         if with_fan:
-            nets["fan"] = dict(fan_state)
+            nets["fan"] = dict(request.getfixturevalue("fan_state"))  # made on first use: it costs a FAN run
         return nets
 
     return make
