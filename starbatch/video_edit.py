@@ -188,7 +188,7 @@ def edit_segment_to_bytes(info: VideoInfo, segment: Segment, editor: Editor, set
                           batch_size: int = 8, face: Detection | None = None) -> bytes:  # fmt: skip
     """One segment as an MP4 in memory: what a Ray actor returns to the driver."""
     sink = io.BytesIO()
-    writer = SegmentWriter(sink, info, settings)
+    writer = SegmentWriter(sink, info, settings, segment.first_frame)
     try:
         edit_segment(info, segment, editor, writer, batch_size, face=face)
     finally:
