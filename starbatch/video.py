@@ -180,12 +180,12 @@ def decode_segment(path: Path, segment: Segment, stream_index: int | None = None
     with _open(path) as container:
         stream = container.streams[stream_index] if stream_index is not None else video_stream(container, path)
         stream.thread_type = "AUTO"
-        if segment.seek_dts is not None:
-            container.seek(segment.seek_dts, stream=stream, backward=True, any_frame=False)
         owned = 0
 
         def decoded() -> Iterator[av.VideoFrame]:
             try:
+                if segment.seek_dts is not None:
+                    container.seek(segment.seek_dts, stream=stream, backward=True, any_frame=False)
                 for packet in container.demux(stream):
                     past_end = (segment.end is not None and packet.is_keyframe and packet.pts is not None
                                 and packet.pts > segment.end)  # fmt: skip
