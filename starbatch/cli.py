@@ -91,6 +91,7 @@ def edit(
     Example: starbatch edit ./photos --to Black_Hair,Young -o ./edited
     """  # fmt: skip
     from starbatch.checkpoint import load_model
+    from starbatch.cli_options import say_respelled
     from starbatch.edit_run import edit_photos
     from starbatch.editing import Editor, pick_device
     from starbatch.labels import plan_passes, source_from_text
@@ -104,6 +105,7 @@ def edit(
     space = loaded.config.labels
     passes = plan_passes(space, to, expression)
     source_labels = source_from_text(space, source) if source else None
+    say_respelled(space, to, expression, source)
     editor = Editor(loaded, passes, source_labels, str(torch_device), precision)
     engine = {}
     if workers is not None or address:

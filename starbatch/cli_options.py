@@ -24,3 +24,11 @@ Faces = Enum("Faces", {mode: mode for mode in FACE_MODES}, type=str)  # typer's 
 FacesOption = Annotated[Faces, typer.Option(
     help="detect: edit every face found (OpenCV Haar cascade, frontal faces at least 1/8 of the shorter "
     "side); a photo with none fails, naming the file. center: edit the central square, as before detection.")]
+
+
+def say_respelled(space, to: str | None, expression: str | None, source: str | None) -> None:
+    """Label names are matched ignoring case; one given in another spelling is echoed in the model's."""
+    from starbatch.labels import respelled
+
+    for given, label in respelled(space, to, expression, source):
+        typer.echo(f"starbatch: {given} means {label}", err=True)

@@ -67,20 +67,22 @@ def video(
     output.parent.mkdir(parents=True, exist_ok=True)
     settings = EncodeSettings(codec=codec, crf=crf, preset=preset)
     model_path = resolve_model(model)
+    from starbatch.checkpoint import read_config
+    from starbatch.cli_options import say_respelled
+    from starbatch.editing import EditorSpec
+
+    spec = EditorSpec.from_options(model_path, to, expression, source_labels, device, precision)
+    say_respelled(read_config(model_path).labels, to, expression, source_labels)
     try:
         if workers is not None or address or os.environ.get("RAY_ADDRESS"):
-            from starbatch.editing import EditorSpec
             from starbatch.ray_engine import edit_video_ray
 
-            spec = EditorSpec.from_options(model_path, to, expression, source_labels, device, precision)
             summary = edit_video_ray(source, output, spec, settings, workers=workers, address=address,
                                      batch_size=batch_size, faces=faces.value)  # fmt: skip
         else:
-            from starbatch.editing import EditorSpec
             from starbatch.video_edit import edit_video
 
-            editor = EditorSpec.from_options(model_path, to, expression, source_labels, device, precision).build()
-            summary = edit_video(source, output, editor, settings, batch_size=batch_size, faces=faces.value)
+            summary = edit_video(source, output, spec.build(), settings, batch_size=batch_size, faces=faces.value)
     except NoFaceFound as error:  # bad input, not a usage error: exit 1, as edit does for a failed file
         typer.echo(f"starbatch: error: {error}", err=True)
         raise typer.Exit(1) from None
