@@ -9,6 +9,7 @@ from tqdm import tqdm
 from starbatch.editing import Editor
 from starbatch.engine import Outcome, run_edit
 from starbatch.jobs import plan_jobs
+from starbatch.progress import Progress
 
 
 def edit_photos(inputs: list[Path], out_dir: Path, editor: Editor, batch_size: int = 16,
@@ -32,8 +33,8 @@ def edit_photos(inputs: list[Path], out_dir: Path, editor: Editor, batch_size: i
                    file=sys.stderr)
     files = [{"input": str(j.source), "output": str(j.output), "status": "skipped"}
              for j in plan.skipped]
-    progress = tqdm(total=len(plan.jobs), unit="img", desc="editing", file=sys.stderr,
-                    dynamic_ncols=True, disable=not plan.jobs)
+    progress = Progress(total=len(plan.jobs), unit="img", desc="editing", file=sys.stderr,
+                        dynamic_ncols=True, disable=not plan.jobs, warmup=min(batch_size, len(plan.jobs)))
 
     def show(outcome: Outcome) -> None:
         if outcome.status == "failed":

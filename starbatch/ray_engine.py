@@ -180,7 +180,7 @@ def edit_video_ray(source: Path, output: Path, spec: EditorSpec, settings: Encod
     """`starbatch video` on Ray: keyframe-aligned segments edited in parallel, joined in order.
 
     The crop and the source labels are fixed once on the driver, so every segment uses the same."""
-    from tqdm import tqdm
+    from starbatch.progress import Progress
 
     start = time.perf_counter()
     info = probe(source)
@@ -190,7 +190,7 @@ def edit_video_ray(source: Path, output: Path, spec: EditorSpec, settings: Encod
         spec = replace(spec, source=source)
     engine = RayEngine(spec, workers, address)
     segments = plan_segments(info, 2 * engine.workers)
-    bar = tqdm(total=info.frame_count, unit="frame", desc=info.path.name, dynamic_ncols=True, disable=not progress)
+    bar = Progress(total=info.frame_count, unit="frame", desc=info.path.name, dynamic_ncols=True, disable=not progress)
 
     def call(actor, segment: Segment):
         return actor.edit_segment.remote(info, segment, settings, batch_size, face)

@@ -205,10 +205,10 @@ def summarize(info: VideoInfo, output: Path, seconds: float) -> dict:
 
 
 def _progress(info: VideoInfo, enabled: bool):
-    from tqdm import tqdm
+    from starbatch.progress import Progress
 
-    return tqdm(total=info.frame_count, unit="frame", desc=info.path.name, file=sys.stderr,
-                dynamic_ncols=True, disable=not enabled)  # fmt: skip
+    return Progress(total=info.frame_count, unit="frame", desc=info.path.name, file=sys.stderr,
+                    dynamic_ncols=True, disable=not enabled)  # fmt: skip
 
 
 def _ahead(items: Iterable, depth: int) -> Iterator:
