@@ -25,6 +25,7 @@ from pathlib import Path
 from starbatch.editing import EditorSpec
 from starbatch.engine import Outcome, run_edit
 from starbatch.errors import StarbatchError
+from starbatch.extras import RAY, require
 from starbatch.face_detection import Detection
 from starbatch.images import DEFAULT_MAX_PIXELS
 from starbatch.jobs import Job
@@ -79,7 +80,7 @@ class RayEngine:
     """A pool of EditWorker actors on a local or remote Ray cluster."""
 
     def __init__(self, spec: EditorSpec, workers: int | None = None, address: str | None = None):
-        import ray
+        ray = require(*RAY, "--workers and --address")
 
         if not ray.is_initialized():
             ray.init(address=address or None, include_dashboard=False, logging_level="ERROR",
@@ -182,6 +183,7 @@ def edit_video_ray(source: Path, output: Path, spec: EditorSpec, settings: Encod
     The crop and the source labels are fixed once on the driver, so every segment uses the same."""
     from starbatch.progress import Progress
 
+    require(*RAY, "--workers and --address")  # before the clip is probed and sampled
     start = time.perf_counter()
     info = probe(source)
     driver_editor = spec.build("cpu")

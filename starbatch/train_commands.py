@@ -88,6 +88,10 @@ def train(
     --rafd-dir data/faces/rafd --image-size 64 --g-conv-dim 32 --d-conv-dim 32
     --d-repeat-num 5 --iters 20000 --out runs/joint
     """
+    if workers > 0:  # first: without Ray the rest cannot run
+        from starbatch.extras import RAY, require
+
+        require("ray.train", RAY[1], "train --workers")
     from starbatch.train.loop import TrainSettings
 
     settings = TrainSettings(
