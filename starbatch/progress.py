@@ -27,7 +27,7 @@ class Progress(tqdm):
     @property
     def format_dict(self) -> dict:
         shown = super().format_dict
-        if self.disable:
+        if self.disable:  # also while closing: the last line gives the whole run's rate, as tqdm does
             return shown
         rate = 0.0  # tqdm shows '?' for a zero rate, and for the time left
         if self.clock is not None:

@@ -80,7 +80,7 @@ class RayEngine:
     """A pool of EditWorker actors on a local or remote Ray cluster."""
 
     def __init__(self, spec: EditorSpec, workers: int | None = None, address: str | None = None):
-        ray = require(*RAY, "--workers and --address")
+        ray = require(*RAY, "the Ray engine (--workers, --address)")
 
         if not ray.is_initialized():
             ray.init(address=address or None, include_dashboard=False, logging_level="ERROR",
@@ -183,7 +183,7 @@ def edit_video_ray(source: Path, output: Path, spec: EditorSpec, settings: Encod
     The crop and the source labels are fixed once on the driver, so every segment uses the same."""
     from starbatch.progress import Progress
 
-    require(*RAY, "--workers and --address")  # before the clip is probed and sampled
+    require(*RAY, "the Ray engine (--workers, --address)")  # before the clip is probed and sampled
     start = time.perf_counter()
     info = probe(source)
     driver_editor = spec.build("cpu")

@@ -43,14 +43,14 @@ def test_the_hint_installs_the_cluster_extra_into_this_clone():
 def test_edit_with_workers_without_ray(tmp_path, model, without_ray):
     Image.fromarray(face_like(64, 64)).save(tmp_path / "a.png")
     result = run("edit", tmp_path / "a.png", "--to", "Young", "-m", model, "--workers", 2, "-o", tmp_path / "out")
-    hint_line(result, "--workers and --address")
+    hint_line(result, "the Ray engine (--workers, --address)")
     assert not (tmp_path / "out").exists()
 
 
 def test_video_with_workers_without_ray(tmp_path, model, without_ray):
     clip = make_clip(tmp_path / "in.mp4", frames=4)
     result = run("video", clip, "--expression", "happy", "-m", model, "--workers", 2, "-o", tmp_path / "out.mp4")
-    hint_line(result, "--workers and --address")
+    hint_line(result, "the Ray engine (--workers, --address)")
     assert not (tmp_path / "out.mp4").exists()
 
 
