@@ -125,7 +125,7 @@ def probe(path: Path) -> VideoInfo:
                     keyframes.append((packet.pts, packet.dts if packet.dts is not None else packet.pts))
         except av.FFmpegError as error:
             raise StarbatchError(f"{path}: damaged video: {_reason(error)}") from None
-        if None in pts:  # no presentation times (raw streams): frames follow at the stream's rate, as decoded
+        if None in pts:  # packets without presentation times (raw streams): frames follow at the stream's rate
             start, step = stream.start_time or 0, frame_step(stream)
             pts, keyframes = [start + i * step for i in range(len(pts))], []  # no times to seek by
         first = next(decode_segment(path, Segment(0, None, None, None, len(pts)), stream.index), None)

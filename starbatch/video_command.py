@@ -67,6 +67,8 @@ def video(
     output.parent.mkdir(parents=True, exist_ok=True)
     settings = EncodeSettings(codec=codec, crf=crf, preset=preset)
     model_path = resolve_model(model)
+    import av
+
     from starbatch.checkpoint import read_config
     from starbatch.cli_options import say_respelled
     from starbatch.editing import EditorSpec
@@ -86,6 +88,8 @@ def video(
     except NoFaceFound as error:  # bad input, not a usage error: exit 1, as edit does for a failed file
         typer.echo(f"starbatch: error: {error}", err=True)
         raise typer.Exit(1) from None
+    except av.FFmpegError as error:  # video.py names the frame where it can; never a traceback
+        raise StarbatchError(f"{source}: {error}") from None
     if report:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(summary, indent=2) + "\n")
