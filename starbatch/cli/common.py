@@ -62,6 +62,12 @@ def resolve_model(model: Path | None) -> Path:
     )
 
 
+def say_notes(notes: tuple[str, ...]) -> None:
+    """What the model family tells the user about the request (e.g. a label name respelled)."""
+    for note in notes:
+        typer.echo(f"starbatch: {note}", err=True)
+
+
 def write_report(path: Path | None, summary: dict) -> None:
     """--report: the run's summary as JSON (its folder is made if needed)."""
     if path is None:

@@ -13,6 +13,7 @@ from starbatch.cli.common import (
     PrecisionOption,
     ToOption,
     resolve_model,
+    say_notes,
     write_report,
 )
 
@@ -56,6 +57,7 @@ def edit(
         batch_size = default_batch_size(pick_device(device))
     # The request is checked against the file's header; each engine loads the weights where it runs.
     spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels), device, precision)
+    say_notes(spec.notes)
     if workers is not None or address:
         from starbatch.engines.ray_pool import RayEngine
 

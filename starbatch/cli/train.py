@@ -67,6 +67,10 @@ def train(**options) -> None:
     --rafd-dir data/faces/rafd --image-size 64 --g-conv-dim 32 --d-conv-dim 32
     --d-repeat-num 5 --iters 20000 --out runs/joint
     """
+    if options["workers"] > 0:  # first: without Ray the rest cannot run
+        from starbatch.extras import RAY, require
+
+        require("ray.train", RAY[1], "train --workers")
     launch = {name: options.pop(name) for name in LAUNCH}
     settings = settings_from_options(options)
     settings.validate()

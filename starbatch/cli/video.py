@@ -18,6 +18,7 @@ from starbatch.cli.common import (
     PrecisionOption,
     ToOption,
     resolve_model,
+    say_notes,
     write_report,
 )
 from starbatch.errors import NoFaceFound, StarbatchError
@@ -63,6 +64,8 @@ def video(
 
     Example: starbatch video talk.mp4 --expression happy -o talk_happy.mp4
     """  # fmt: skip
+    import av
+
     from starbatch.inference.editor import EditorSpec
     from starbatch.media.video import EncodeSettings
     from starbatch.models.family import EditOptions
@@ -77,6 +80,7 @@ def video(
     output.parent.mkdir(parents=True, exist_ok=True)
     settings = EncodeSettings(codec=codec, crf=crf, preset=preset)
     spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels), device, precision)
+    say_notes(spec.notes)
     try:
         if workers is not None or address or os.environ.get("RAY_ADDRESS"):
             from starbatch.engines.ray_pool import edit_video_ray
@@ -91,4 +95,6 @@ def video(
     except NoFaceFound as error:  # bad input, not a usage error: exit 1, as edit does for a failed file
         typer.echo(f"starbatch: error: {error}", err=True)
         raise typer.Exit(1) from None
+    except av.FFmpegError as error:  # media/video.py names the frame where it can; never a traceback
+        raise StarbatchError(f"{input_path}: {error}") from None
     write_report(report, summary)

@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from starbatch.engines.pipeline import ReadAhead, WriteBehind, batches
+from starbatch.engines.progress import Progress
 from starbatch.errors import StarbatchError
 from starbatch.faces.detection import NO_FACE, FaceBox, face_boxes
 from starbatch.files import partial_path, write_atomically
@@ -198,8 +199,8 @@ def edit_photos(inputs: list[Path], out_dir: Path, engine: PhotoEngine, batch_si
                    file=sys.stderr)
     files = [{"input": str(j.input_path), "output": str(j.output), "status": "skipped"}
              for j in plan.skipped]
-    progress = tqdm(total=len(plan.jobs), unit="img", desc="editing", file=sys.stderr,
-                    dynamic_ncols=True, disable=not plan.jobs)
+    progress = Progress(total=len(plan.jobs), unit="img", desc="editing", file=sys.stderr,
+                        dynamic_ncols=True, disable=not plan.jobs, warmup=min(batch_size, len(plan.jobs)))
 
     def show(outcome: Outcome) -> None:
         if outcome.status == "failed":

@@ -24,6 +24,7 @@ from pathlib import Path
 from starbatch.engines.photos import Outcome, run_edit
 from starbatch.engines.video import edit_segment_to_bytes, fix_clip, summarize
 from starbatch.errors import StarbatchError
+from starbatch.extras import RAY, require
 from starbatch.faces.detection import Detection
 from starbatch.inference.editor import EditorSpec
 from starbatch.media.images import DEFAULT_MAX_PIXELS
@@ -57,7 +58,7 @@ class RayEngine:
 
     def __init__(self, spec: EditorSpec, workers: int | None = None, address: str | None = None,
                  worker_class: type = EditWorker):  # fmt: skip
-        import ray
+        ray = require(*RAY, "the Ray engine (--workers, --address)")
 
         if not ray.is_initialized():
             ray.init(address=address or None, include_dashboard=False, logging_level="ERROR",
@@ -161,8 +162,9 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
     """`starbatch video` on Ray: keyframe-aligned segments edited in parallel, joined in order.
 
     The crop and the conditioning are fixed once on the driver, so every segment uses the same."""
-    from tqdm import tqdm
+    from starbatch.engines.progress import Progress
 
+    require(*RAY, "the Ray engine (--workers, --address)")  # before the clip is probed and sampled
     start = time.perf_counter()
     info = probe(input_path)
     driver_editor = spec.build("cpu", "fp32")  # only to fix the clip's conditioning: full precision
@@ -171,7 +173,7 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
         spec = replace(spec, request=settled)
     engine = RayEngine(spec, workers, address, worker_class)
     segments = plan_segments(info, 2 * engine.workers)
-    bar = tqdm(total=info.frame_count, unit="frame", desc=info.path.name, dynamic_ncols=True, disable=not progress)
+    bar = Progress(total=info.frame_count, unit="frame", desc=info.path.name, dynamic_ncols=True, disable=not progress)
 
     def call(actor, segment: Segment):
         return actor.edit_segment.remote(info, segment, settings, batch_size, face)

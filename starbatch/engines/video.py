@@ -190,7 +190,7 @@ def edit_segment_to_bytes(info: VideoInfo, segment: Segment, editor: Editor, set
                           batch_size: int = 8, face: Detection | None = None) -> bytes:  # fmt: skip
     """One segment as an MP4 in memory: what a Ray actor returns to the driver."""
     sink = io.BytesIO()
-    writer = SegmentWriter(sink, info, settings)
+    writer = SegmentWriter(sink, info, settings, segment.first_frame)
     try:
         edit_segment(info, segment, editor, writer, batch_size, face=face)
     finally:
@@ -207,7 +207,7 @@ def summarize(info: VideoInfo, output: Path, seconds: float) -> dict:
 
 
 def _progress(info: VideoInfo, enabled: bool):
-    from tqdm import tqdm
+    from starbatch.engines.progress import Progress
 
-    return tqdm(total=info.frame_count, unit="frame", desc=info.path.name, file=sys.stderr,
-                dynamic_ncols=True, disable=not enabled)  # fmt: skip
+    return Progress(total=info.frame_count, unit="frame", desc=info.path.name, file=sys.stderr,
+                    dynamic_ncols=True, disable=not enabled)  # fmt: skip

@@ -63,6 +63,7 @@ class EditorSpec:
     request: Any
     device: str = "auto"
     precision: str = "auto"
+    notes: tuple[str, ...] = ()  # what the family tells the user about the request (CLI prints them)
 
     @classmethod
     def from_options(cls, model_path: Path, options: EditOptions, device: str = "auto",
@@ -71,9 +72,10 @@ class EditorSpec:
         model_path = Path(model_path)
         metadata, names = read_header(model_path)
         config = config_from_metadata(model_path, metadata)
-        request = family(config.architecture).request(model_path, config, network_names(names), options)
+        model_family = family(config.architecture)
+        request = model_family.request(model_path, config, network_names(names), options)
         check_precision(precision)
-        return cls(model_path, request, device, precision)
+        return cls(model_path, request, device, precision, tuple(model_family.notes(config, options)))
 
     def build(self, device: str | None = None, precision: str | None = None) -> Editor:
         return Editor(self.model_path, self.request, device or self.device, precision or self.precision)

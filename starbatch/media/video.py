@@ -11,12 +11,18 @@ Every edit goes through the same three steps, whatever the engine:
 Facts this relies on (DESIGN.md, measured on FFmpeg 8): frame times survive only when the encoder's
 time base is the input's; MP4 keeps them exactly only when `movie_timescale` is the track's (edit
 lists are in movie units, 1/1000 by default); rotation must be set before the first packet is muxed.
+
+Frame times: a decoder outputs frames in display order, but the times it attaches are its packets'.
+Where the container carries no presentation times (AVI: FFmpeg guesses them in decode order, so
+B-frames, packed or not, come out with times out of order) or none at all (raw streams), the
+decoded times are put back in order (`in_display_time`) and missing ones follow at the stream's rate.
 """
 
 import heapq
 import io
 import os
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -32,6 +38,8 @@ CODEC_ALIASES = {"h264": "libx264", "x264": "libx264", "hevc": "libx265", "h265"
 CRF_CODECS = ("libx264", "libx265", "libvpx-vp9")
 FULL_CHROMA_CODECS = ("libx264", "libx265", "libvpx-vp9")  # can encode odd sizes as yuv444p
 MOV_FORMATS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2")
+# Frames held to sort decoded times back into order: H.264 and HEVC reorder at most 16 frames.
+REORDER_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ class Segment:
     end: int | None
     seek_dts: int | None
     frame_count: int
+    first_frame: int = 0  # the clip's index of the segment's first frame (for error messages)
 
     def owns(self, pts: int) -> bool:
         return (self.start is None or pts >= self.start) and (self.end is None or pts < self.end)
@@ -106,13 +115,16 @@ def probe(path: Path) -> VideoInfo:
         pts, keyframes = [], []
         try:
             for packet in container.demux(stream):
-                if packet.size == 0 or packet.pts is None:
+                if packet.size == 0:
                     continue
                 pts.append(packet.pts)
-                if packet.is_keyframe:
+                if packet.is_keyframe and packet.pts is not None:
                     keyframes.append((packet.pts, packet.dts if packet.dts is not None else packet.pts))
         except av.FFmpegError as error:
             raise StarbatchError(f"{path}: damaged video: {_reason(error)}") from None
+        if None in pts:  # packets without presentation times (raw streams): frames follow at the stream's rate
+            start, step = stream.start_time or 0, frame_step(stream)
+            pts, keyframes = [start + i * step for i in range(len(pts))], []  # no times to seek by
         first = next(decode_segment(path, Segment(None, None, None, len(pts)), stream.index), None)
         if first is None:
             raise StarbatchError(f"{path}: no decodable video frame")
@@ -124,6 +136,12 @@ def probe(path: Path) -> VideoInfo:
             keyframes=tuple(keyframes), average_rate=stream.average_rate, end_pts=end,
             copied_streams=copied,
         )  # fmt: skip
+
+
+def frame_step(stream: av.video.stream.VideoStream) -> int:
+    """One frame's length in the stream's time base, from its rate (1 when the rate is unknown)."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return max(1, round(1 / (rate * stream.time_base))) if rate and stream.time_base else 1
 
 
 def plan_segments(info: VideoInfo, count: int) -> list[Segment]:
@@ -147,29 +165,71 @@ def plan_segments(info: VideoInfo, count: int) -> list[Segment]:
         end = bounds[i + 1][0] if i + 1 < len(bounds) else None
         low = 0 if start is None else int(np.searchsorted(frames, start))
         high = len(frames) if end is None else int(np.searchsorted(frames, end))
-        segments.append(Segment(start, end, seek_dts, high - low))
+        segments.append(Segment(start, end, seek_dts, high - low, low))
     return segments
 
 
 def decode_segment(path: Path, segment: Segment, stream_index: int | None = None) -> Iterator[av.VideoFrame]:
-    """Yield the segment's frames in presentation order; undecodable packets are skipped."""
+    """Yield the segment's frames in presentation order, their times strictly increasing.
+
+    Undecodable packets are skipped (FFmpeg conceals them); any other decode failure is one line
+    naming the file and the frame."""
     with _open(path) as container:
         stream = container.streams[stream_index] if stream_index is not None else video_stream(container, path)
         stream.thread_type = "AUTO"
-        if segment.seek_dts is not None:
-            container.seek(segment.seek_dts, stream=stream, backward=True, any_frame=False)
-        last_pts = None
-        for packet in container.demux(stream):
-            past_end = (segment.end is not None and packet.is_keyframe and packet.pts is not None
-                        and packet.pts > segment.end)  # fmt: skip
-            for frame in _decode(stream, None if past_end else packet):
-                # Frames without a time (raw streams) follow the previous one.
-                pts = frame.pts if frame.pts is not None else (last_pts + 1 if last_pts is not None else 0)
-                frame.pts, last_pts = pts, pts
-                if segment.owns(pts):
-                    yield frame
-            if past_end:
+        owned = 0
+
+        def decoded() -> Iterator[av.VideoFrame]:
+            try:
+                if segment.seek_dts is not None:
+                    container.seek(segment.seek_dts, stream=stream, backward=True, any_frame=False)
+                for packet in container.demux(stream):
+                    past_end = (segment.end is not None and packet.is_keyframe and packet.pts is not None
+                                and packet.pts > segment.end)  # fmt: skip
+                    yield from _decode(stream, None if past_end else packet)
+                    if past_end:
+                        return
+            except av.FFmpegError as error:
+                raise StarbatchError(f"{path}: frame {segment.first_frame + owned}: cannot decode it "
+                                     f"({_reason(error)})") from None  # fmt: skip
+
+        for frame in in_display_time(decoded(), frame_step(stream), stream.start_time or 0):
+            if segment.owns(frame.pts):
+                owned += 1
+                yield frame
+            elif segment.end is not None and frame.pts >= segment.end:
                 return
+
+
+def in_display_time(frames: Iterable[av.VideoFrame], step: int, start: int = 0,
+                    depth: int = REORDER_DEPTH) -> Iterator[av.VideoFrame]:  # fmt: skip
+    """Give frames, in the order the decoder shows them, their times in increasing order.
+
+    The decoder's order is right; its times may be permuted (packets' guessed times), missing or
+    repeated. Holding `depth` frames and giving the oldest the smallest time held sorts a permutation
+    back; a missing time, or one not after the previous, becomes the previous plus one frame (`step`).
+    Well-timed streams come out unchanged."""
+    held: deque[av.VideoFrame] = deque()
+    times: list[int] = []  # the held frames' own times, as a heap
+    last = None
+
+    def release() -> av.VideoFrame:
+        nonlocal last
+        frame = held.popleft()
+        time = heapq.heappop(times) if frame.pts is not None else None
+        if time is None or (last is not None and time <= last):
+            time = start if last is None else last + step
+        frame.pts = last = time
+        return frame
+
+    for frame in frames:
+        held.append(frame)
+        if frame.pts is not None:
+            heapq.heappush(times, frame.pts)
+        if len(held) > depth:
+            yield release()
+    while held:
+        yield release()
 
 
 def _decode(stream, packet) -> list[av.VideoFrame]:
@@ -193,7 +253,7 @@ def sample_frames(info: VideoInfo, count: int = 8) -> list[av.VideoFrame]:
         for key_pts, key_dts in keyframe_dts:
             if key_pts <= pts:
                 seek = key_dts
-        frame = next(decode_segment(info.path, Segment(pts, None, seek, 1)), None)
+        frame = next(decode_segment(info.path, Segment(pts, None, seek, 1, info.frame_pts.index(pts))), None)
         if frame is not None:
             found.append(frame)
     return found
@@ -216,7 +276,8 @@ class SegmentWriter:
     than padded or cropped, so the output's size stays the input's.
     """
 
-    def __init__(self, sink: Path | io.BytesIO, info: VideoInfo, settings: EncodeSettings):
+    def __init__(self, sink: Path | io.BytesIO, info: VideoInfo, settings: EncodeSettings, first_frame: int = 0):
+        self.path, self.first_frame = info.path, first_frame  # named in errors
         codec = settings.resolved_codec()
         odd = info.width % 2 or info.height % 2
         if odd and codec not in FULL_CHROMA_CODECS:
@@ -260,13 +321,22 @@ class SegmentWriter:
         frame.time_base = self.stream.codec_context.time_base
         if duration:
             frame.duration = duration
-        self.container.mux(self.stream.encode(frame))
+        try:
+            self.container.mux(self.stream.encode(frame))
+        except av.FFmpegError as error:
+            raise StarbatchError(f"{self.path}: frame {self.first_frame + self.frames}: cannot encode it "
+                                 f"({_reason(error)})") from None  # fmt: skip
         self.frames += 1
 
     def close(self) -> None:
-        if self.frames:
-            self.container.mux(self.stream.encode(None))
-        self.container.close()
+        try:
+            if self.frames:
+                self.container.mux(self.stream.encode(None))
+        except av.FFmpegError as error:
+            raise StarbatchError(f"{self.path}: frame {self.first_frame + self.frames - 1}: cannot finish "
+                                 f"encoding ({_reason(error)})") from None  # fmt: skip
+        finally:
+            self.container.close()
 
 
 def join(info: VideoInfo, segments: list[Path | bytes], output: Path) -> None:
@@ -323,8 +393,14 @@ def _join(info: VideoInfo, original, segments, partial: Path) -> None:
         video_packets = _video_packets(segments, video, end)
         packets = heapq.merge(video_packets, _copied_packets(original, copy_from, copied),
                               key=_seconds)  # fmt: skip
-        for packet in packets:
-            container.mux(packet)
+        frames = 0
+        try:
+            for packet in packets:
+                container.mux(packet)
+                frames += packet.stream.type == "video"
+        except av.FFmpegError as error:
+            raise StarbatchError(f"{info.path}: frame {frames}: cannot write it into {partial.name} "
+                                 f"({_reason(error)})") from None  # fmt: skip
     finally:
         container.close()
 

@@ -106,6 +106,10 @@ class Family(ABC):
     @abstractmethod
     def conditioning(self, model: LoadedModel, request: Any) -> Conditioning: ...
 
+    def notes(self, config: ModelConfig, options: EditOptions) -> list[str]:
+        """Lines to tell the user about their request (v1: a label name matched in another spelling)."""
+        return []
+
     @abstractmethod
     def describe(self, config: ModelConfig, networks: set[str]) -> list[tuple[str, str]]:
         """(field, value) lines for `starbatch info`."""

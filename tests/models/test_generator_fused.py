@@ -2,9 +2,9 @@
 
 Precision note, measured (conv_dim 64, 128x128, trained-like random weights): the official fp32
 forward is itself ~1.5e-5 from the fp64 result, and merely reordering the first conv's input
-channels moves it by ~1.3e-5. So the fold (a different fp32 rounding of the same sum) is held to
-1e-5 against the official output on small generators, and at conv_dim 64 to being at least as
-close to the exact (fp64) result as the official fp32 path is.
+channels moves it by ~1.3e-5. So the fold (a different fp32 rounding of the same sum) is not held
+to a fixed number, which depends on the machine's kernels (1.81e-5 on one, 0.9e-5 here), but to
+the official fp32 path's own distance from the exact (fp64) result, measured in the same run.
 """
 
 import pytest
@@ -43,18 +43,23 @@ def test_cpu_default_is_the_official_output_bit_for_bit():
 
 @pytest.mark.parametrize("conv_dim, c_dim, repeat_num, size", [(8, 5, 2, 32), (8, 15, 2, 32), (64, 5, 6, 128)])
 def test_label_fold_on_the_reference_path_is_as_exact_as_official_fp32(conv_dim, c_dim, repeat_num, size):
-    # 1e-5 against the official fp32 output is not met (1.05e-5 to 1.5e-5 measured): that output
-    # is itself ~1e-5 from exact, so both are held to the exact (fp64) result instead
+    # Both are fp32 evaluations of the same layers; they differ only in the first conv, whose sum
+    # the fold sums as 3 x 49 image terms plus a label term (at most c x 49 terms, from a table)
+    # instead of (3 + c) x 49 terms in one: the same products in two shorter sums, so the same
+    # rounding bound (gamma_n, n the terms summed) up to one addition.
+    # Their errors against fp64 are therefore draws of the same rounding process, and the fold's is
+    # held to a small multiple of the official one's, on whatever kernels this machine has. RMS over
+    # all outputs is a stable statistic (fold/official measured 0.43-0.81 over 18 seeds and sizes),
+    # the max a noisy one (0.37-1.04), hence 2x and 3x; a real fault (a wrong border table) is 1e-1.
     _, ours = generator_pair(conv_dim, c_dim, repeat_num, fold_labels=True)
     x, c = photos(2, size), labels(2, c_dim)
     with torch.no_grad():
         official_fp32 = official_forward(ours, x, c)
         fused_fp32 = ours(x, c)
         exact = official_forward(ours.double(), x.double(), c.double())
-    fused_error = (fused_fp32.double() - exact).abs().max().item()
-    official_error = (official_fp32.double() - exact).abs().max().item()
-    assert fused_error <= 1e-5
-    assert fused_error <= official_error
+    fused_error, official_error = (fused_fp32.double() - exact).abs(), (official_fp32.double() - exact).abs()
+    assert fused_error.square().mean().sqrt() <= 2 * official_error.square().mean().sqrt()
+    assert fused_error.max() <= 3 * official_error.max()
 
 
 def test_triton_generator_matches_official_fp32():

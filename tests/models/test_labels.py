@@ -55,7 +55,7 @@ def test_expression_is_one_hot_and_joint_label_has_mask():
 
 def test_joint_model_splits_celeba_and_rafd_into_passes():
     space = label_space_for("both")
-    passes = plan_passes(space, "Young,happy", None)
+    passes = plan_passes(space, "Young", "happy")
     assert [p.label_set.name for p in passes] == ["celeba", "rafd"]
     celeba_vector = space.full_vector(passes[0].label_set, target_part(passes[0], np.zeros(5), 1))
     assert celeba_vector[0, 13] == 1 and celeba_vector[0, 14] == 0 and celeba_vector[0, 4] == 1
@@ -63,7 +63,7 @@ def test_joint_model_splits_celeba_and_rafd_into_passes():
 
 def test_two_expressions_at_once_are_refused():
     with pytest.raises(StarbatchError, match="exactly one"):
-        plan_passes(label_space_for("rafd"), "happy,sad", None)
+        plan_passes(label_space_for("rafd"), None, "happy,sad")
 
 
 def test_nothing_to_edit_is_an_error():

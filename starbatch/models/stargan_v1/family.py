@@ -9,6 +9,7 @@ from starbatch.models.model_file import prefixed
 from starbatch.models.stargan_v1 import official
 from starbatch.models.stargan_v1.conditioning import LabelConditioning, LabelRequest, label_request
 from starbatch.models.stargan_v1.config import ARCHITECTURE, ModelConfig, config_from_dict
+from starbatch.models.stargan_v1.labels import respelled
 from starbatch.models.stargan_v1.networks import load_strict
 
 
@@ -41,6 +42,11 @@ class StarGANv1(Family):
 
     def conditioning(self, model: LoadedModel, request: LabelRequest) -> LabelConditioning:
         return LabelConditioning(model, request)
+
+    def notes(self, config: ModelConfig, options: EditOptions) -> list[str]:
+        """Names are matched ignoring case; one given in another spelling is echoed in the model's."""
+        found = respelled(config.labels, options.to, options.expression, options.source_labels)
+        return [f"{given} means {label}" for given, label in found]
 
     def describe(self, config: ModelConfig, networks: set[str]) -> list[tuple[str, str]]:
         has_d = "discriminator" in networks

@@ -160,16 +160,65 @@ class EditPass:
     changes: tuple[tuple[str, float], ...]
 
 
+OPTION_KINDS = {"--to": BINARY, "--expression": ONEHOT}  # which labels each option sets
+
+
+def resolve_option(space: LabelSpace, option: str, name: str) -> tuple[LabelSet, str]:
+    """A name given to --to (yes/no labels) or --expression (one-hot labels), matched
+    case-insensitively; a name that belongs to the other option, or to labels the model does not
+    have, is one line saying what to give instead."""
+    kind = OPTION_KINDS[option]
+    other = next(o for o, k in OPTION_KINDS.items() if k != kind)
+    try:
+        label_set, label = space.resolve(name)
+    except StarbatchError:
+        label_set, label = None, name.strip()
+    if label_set is not None and label_set.kind == kind:
+        return label_set, label
+    if label_set is not None:
+        what = "an expression" if kind == BINARY else "not an expression"
+        raise StarbatchError(f"{option} {name}: {label} is {what}: use {other} {label}")
+    valid = [label for s in space.sets if s.kind == kind for label in s.labels]
+    theirs = [label for s in space.sets if s.kind != kind for label in s.labels]
+    if not valid:
+        what = "no expressions" if kind == ONEHOT else "only expressions"
+        raise StarbatchError(f"{option} {name}: this model has {what}; it edits "
+                             f"{', '.join(theirs)} with {other}")  # fmt: skip
+    if kind == BINARY and label.lower() in RAFD_EXPRESSIONS:
+        raise StarbatchError(f"{option} {name}: {label.lower()} is an expression, and this model has none; "
+                             f"it edits {', '.join(valid)} with --to")  # fmt: skip
+    noun = "label" if kind == BINARY else "expression"
+    raise StarbatchError(f"{option} {name}: {_unknown_message(label, valid, noun)}")
+
+
+def respelled(space: LabelSpace, to: str | None, expression: str | None, source: str | None = None,
+              ) -> list[tuple[str, str]]:  # fmt: skip
+    """(given, canonical) for each label name matched in another spelling, to tell the user."""
+    names = [name for text in (to, source) for name, _ in parse_assignments(text)] + [expression or ""]
+    found = []
+    for name in filter(None, names):
+        try:
+            label = space.resolve(name)[1]
+        except StarbatchError:
+            continue
+        if label != name.strip() and (name.strip(), label) not in found:
+            found.append((name.strip(), label))
+    return found
+
+
 def plan_passes(space: LabelSpace, to: str | None, expression: str | None) -> list[EditPass]:
     """Group the requested changes by label set: one pass each, in the model's set order."""
-    requested = parse_assignments(to)
+    requested = [("--to", name, value) for name, value in parse_assignments(to)]
+    names = ", ".join(label for s in space.sets if s.kind == ONEHOT for label in s.labels)
+    if expression and "," in expression and names:
+        raise StarbatchError(f"--expression {expression}: expressions are exclusive: name exactly one of {names}")
     if expression:
-        requested += [(expression, 1.0)]
+        requested += [("--expression", expression, 1.0)]
     if not requested:
         raise StarbatchError("nothing to edit: give --to NAME[,NAME=0...] or --expression NAME")
     grouped: dict[str, list[tuple[str, float]]] = {}
-    for name, value in requested:
-        label_set, label = space.resolve(name)
+    for option, name, value in requested:
+        label_set, label = resolve_option(space, option, name)
         grouped.setdefault(label_set.name, []).append((label, value))
     passes = []
     for s in space.sets:
