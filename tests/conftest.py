@@ -5,13 +5,20 @@ import os
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
 
-# Triton reads this at import: kernels run on CPU tensors under its interpreter (DESIGN.md).
-os.environ.setdefault("TRITON_INTERPRET", "1")
+# STARBATCH_TEST_DEVICE=cuda puts the kernel and generator tests' tensors on the GPU, where Triton
+# compiles the kernels (benchmarks/gpu_check.py); by default they run on CPU tensors under Triton's
+# interpreter, which Triton reads at import (DESIGN.md).
+TEST_DEVICE = os.environ.get("STARBATCH_TEST_DEVICE", "cpu")
+if TEST_DEVICE not in ("cpu", "cuda"):
+    raise pytest.UsageError(f"STARBATCH_TEST_DEVICE={TEST_DEVICE!r}: choose cpu or cuda")
+if TEST_DEVICE == "cpu":
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+elif os.environ.get("TRITON_INTERPRET") == "1":
+    raise pytest.UsageError("STARBATCH_TEST_DEVICE=cuda tests the compiled kernels: unset TRITON_INTERPRET")
 
 from starbatch.models.model_file import save_model  # noqa: E402
 from starbatch.models.stargan_v1.config import ModelConfig  # noqa: E402
@@ -34,6 +41,18 @@ def random_model(path: Path, dataset: str = "both", image_size: int = 64, conv_d
     save_model(path, config, {"generator": generator.state_dict(),
                               "discriminator": discriminator.state_dict() if discriminator is not None else None})
     return path
+
+
+@pytest.fixture(scope="session")
+def device() -> torch.device:
+    """Where the kernel and generator tests put their tensors (STARBATCH_TEST_DEVICE, default cpu)."""
+    if TEST_DEVICE == "cuda":
+        if not torch.cuda.is_available():
+            pytest.fail("STARBATCH_TEST_DEVICE=cuda but torch sees no CUDA device")
+        # the tolerances are fp32's: TF32 convs and matmuls would round to 10 bits
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    return torch.device(TEST_DEVICE)
 
 
 @pytest.fixture(scope="session", name="random_model")
@@ -67,6 +86,8 @@ def make_clip(
     """A clip of moving gradients; `variable` gives irregular frame gaps (VFR); `face` puts a
     synthetic face (synthetic/faces.py) on them, upright as a player shows the clip, drifting a
     pixel per frame, or with `walk` that many pixels a frame to the right."""
+    import av  # here, not at the top: the kernel tests run where PyAV is not installed
+
     pts = [first_pts]
     for i in range(1, frames):
         pts.append(pts[-1] + (step + (i % 3) * step // 2 if variable else step))
@@ -122,12 +143,16 @@ def _face(side: int) -> np.ndarray:
 
 def frame_times(path: Path) -> list[Fraction]:
     """Presentation times in seconds of every decoded frame."""
+    import av
+
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         return [frame.pts * stream.time_base for frame in container.decode(stream)]
 
 
 def audio_packets(path: Path) -> list[tuple[bytes, Fraction]]:
+    import av
+
     with av.open(str(path)) as container:
         if not container.streams.audio:
             return []
@@ -136,6 +161,8 @@ def audio_packets(path: Path) -> list[tuple[bytes, Fraction]]:
 
 
 def stream_facts(path: Path) -> dict:
+    import av
+
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         first = next(container.decode(stream))

@@ -1,4 +1,5 @@
-"""StarGAN v2's fused norms under the Triton interpreter (tests/conftest.py sets TRITON_INTERPRET=1):
+"""StarGAN v2's fused norms under the Triton interpreter (tests/conftest.py sets TRITON_INTERPRET=1),
+or compiled on the GPU with STARBATCH_TEST_DEVICE=cuda (the `device` fixture):
 AdaIN + LeakyReLU(0.2) with a per-sample (N, C) scale and shift, and the encoder's affine (C,)
 IN + LeakyReLU(0.2), against their PyTorch references.
 
@@ -40,8 +41,9 @@ SHAPES = [
 VARIANTS = ("adain", "affine")
 
 
-def make_inputs(shape, offset, variant, seed=0):
-    """fp64 x, scale and shift holding fp32 values, so every run sees the same numbers."""
+def make_inputs(shape, offset, variant, seed=0, device="cpu"):
+    """fp64 x, scale and shift holding fp32 values, so every run sees the same numbers (drawn on
+    the CPU, then moved to `device`)."""
     gen = torch.Generator().manual_seed(seed)
     n, c = shape[:2]
     x = torch.randn(shape, generator=gen, dtype=torch.float64) * 3 + offset
@@ -51,7 +53,7 @@ def make_inputs(shape, offset, variant, seed=0):
         scale = torch.randn(c, generator=gen, dtype=torch.float64) * 0.5 + 1
     shift = torch.randn(scale.shape, generator=gen, dtype=torch.float64) * 0.5
     grad = torch.randn(shape, generator=gen, dtype=torch.float64)
-    return [t.float().double() for t in (x, scale, shift, grad)]
+    return [t.float().double().to(device) for t in (x, scale, shift, grad)]
 
 
 def fused(variant, x, scale, shift, backend):
@@ -105,8 +107,8 @@ def max_error(actual, expected):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("shape,offset", SHAPES)
-def test_fp32_forward_and_every_gradient_are_within_the_fp64_bounds(shape, offset, variant):
-    inputs = make_inputs(shape, offset, variant)
+def test_fp32_forward_and_every_gradient_are_within_the_fp64_bounds(shape, offset, variant, device):
+    inputs = make_inputs(shape, offset, variant, device=device)
     out, grads, leaves = run(variant, inputs, "triton", torch.float32)
     expected, expected_grads, _ = run(variant, inputs, "reference")
     bounds = fp32_bounds(variant, inputs)
@@ -121,10 +123,10 @@ def test_fp32_forward_and_every_gradient_are_within_the_fp64_bounds(shape, offse
 
 @pytest.mark.parametrize("dtype", HALF_ROUNDING)
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_half_precision_output_and_gradients_are_one_rounding_away(variant, dtype):
+def test_half_precision_output_and_gradients_are_one_rounding_away(variant, dtype, device):
     """x, the grad and the style in fp16/bf16 (an IN weight stays fp32, as under autocast); the
     kernel computes in fp32 and rounds each result once."""
-    inputs = [t.to(dtype).double() for t in make_inputs((2, 3, 67, 9), 0.0, variant)]
+    inputs = [t.to(dtype).double() for t in make_inputs((2, 3, 67, 9), 0.0, variant, device=device)]
     param_dtype = dtype if variant == "adain" else torch.float32
     out, grads, leaves = run(variant, inputs, "triton", dtype, param_dtype)
     expected, expected_grads, _ = run(variant, inputs, "reference")
@@ -137,8 +139,8 @@ def test_half_precision_output_and_gradients_are_one_rounding_away(variant, dtyp
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_channels_last_stays_channels_last_and_matches(variant):
-    inputs = make_inputs((2, 6, 9, 10), 0.0, variant)
+def test_channels_last_stays_channels_last_and_matches(variant, device):
+    inputs = make_inputs((2, 6, 9, 10), 0.0, variant, device=device)
     out, grads, _ = run(variant, inputs, "triton", torch.float32, channels_last=True)
     expected, expected_grads, _ = run(variant, inputs, "reference")
     assert out.is_contiguous(memory_format=torch.channels_last)
@@ -148,8 +150,8 @@ def test_channels_last_stays_channels_last_and_matches(variant):
         assert max_error(actual, want) <= bound
 
 
-def test_fp64_gradcheck_of_the_per_sample_affine_and_leaky_slope():
-    x, scale, shift, _ = make_inputs((2, 1, 3, 4), 0.0, "adain")
+def test_fp64_gradcheck_of_the_per_sample_affine_and_leaky_slope(device):
+    x, scale, shift, _ = make_inputs((2, 1, 3, 4), 0.0, "adain", device=device)
     weight = (1 + scale).requires_grad_()
     leaves = (x.requires_grad_(), weight, shift.requires_grad_())
 
@@ -160,8 +162,8 @@ def test_fp64_gradcheck_of_the_per_sample_affine_and_leaky_slope():
     assert torch.autograd.gradcheck(op, leaves, eps=1e-6, atol=1e-5)
 
 
-def test_opcheck_of_the_per_sample_forward_and_backward():
-    x, scale, shift, grad = (t.float() for t in make_inputs((2, 3, 5, 6), 0.0, "adain"))
+def test_opcheck_of_the_per_sample_forward_and_backward(device):
+    x, scale, shift, grad = (t.float() for t in make_inputs((2, 3, 5, 6), 0.0, "adain", device=device))
     weight = 1 + scale
     torch.library.opcheck(instance_norm_op, (x.requires_grad_(), weight.requires_grad_(),
                                              shift.requires_grad_(), None, None, EPS, True, SLOPE))
@@ -171,12 +173,12 @@ def test_opcheck_of_the_per_sample_forward_and_backward():
                                                       shift.detach(), None, mean, rstd, True, SLOPE))
 
 
-def test_torch_compile_traces_an_adain_layer_with_its_style_fc():
+def test_torch_compile_traces_an_adain_layer_with_its_style_fc(device):
     """gamma and beta are strided halves of fc(style), as in the official AdaIN."""
     torch.manual_seed(0)
-    fc = torch.nn.Linear(4, 2 * 3)
-    x = torch.randn(2, 3, 6, 5, requires_grad=True)
-    style = torch.randn(2, 4)
+    fc = torch.nn.Linear(4, 2 * 3).to(device)
+    x = torch.randn(2, 3, 6, 5).to(device).requires_grad_()
+    style = torch.randn(2, 4).to(device)
 
     def layer(x, style):
         gamma, beta = fc(style).chunk(2, dim=1)
@@ -216,8 +218,8 @@ def test_affine_reference_is_the_official_encoder_norm_and_leaky_relu():
 
 
 @pytest.mark.parametrize("backend", ["reference", "triton"])
-def test_a_style_of_the_wrong_shape_is_one_clear_error(backend):
-    x, gamma, beta, _ = make_inputs((2, 3, 4, 4), 0.0, "adain")
+def test_a_style_of_the_wrong_shape_is_one_clear_error(backend, device):
+    x, gamma, beta, _ = make_inputs((2, 3, 4, 4), 0.0, "adain", device=device)
     with pytest.raises(ValueError, match=r"gamma and beta must both be \(2, 3\).*\(2, 3, 1, 1\)"):
         adain(x, gamma[:, :, None, None], beta, backend=backend)
     with pytest.raises(ValueError, match=r"weight and bias must both be \(3,\) or \(2, 3\)"):

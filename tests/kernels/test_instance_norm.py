@@ -1,4 +1,5 @@
-"""The fused instance-norm kernels against their PyTorch reference, under the Triton interpreter.
+"""The fused instance-norm kernels against their PyTorch reference, under the Triton interpreter,
+or compiled on the GPU with STARBATCH_TEST_DEVICE=cuda (the `device` fixture, tests/conftest.py).
 
 Shapes are small on purpose: the interpreter costs milliseconds per program.
 """
@@ -25,8 +26,8 @@ VARIANTS = {  # the generator's three uses
 }
 
 
-def make_inputs(shape, offset, variant, dtype=torch.float32, channels_last=False, seed=0):
-    """x, weight, bias and (optional) residual and border, as float64 leaves."""
+def make_inputs(shape, offset, variant, dtype=torch.float32, channels_last=False, seed=0, device="cpu"):
+    """x, weight, bias and (optional) residual and border on `device`, drawn on the CPU (seeded)."""
     gen = torch.Generator().manual_seed(seed)
     n, c = shape[:2]
     x = torch.randn(shape, generator=gen, dtype=torch.float64) * 3 + offset
@@ -48,7 +49,7 @@ def make_inputs(shape, offset, variant, dtype=torch.float32, channels_last=False
         t = tensor.to(dtype if name in ("x", "residual") else torch.float32)
         if channels_last and t.dim() == 4 and name != "border":
             t = t.to(memory_format=torch.channels_last)
-        cast[name] = t
+        cast[name] = t.to(device)
     return cast
 
 
@@ -70,8 +71,8 @@ def assert_close(actual, expected, tol):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("shape,offset", SHAPES)
-def test_forward_matches_reference_in_fp32(shape, offset, variant):
-    inputs = make_inputs(shape, offset, variant)
+def test_forward_matches_reference_in_fp32(shape, offset, variant, device):
+    inputs = make_inputs(shape, offset, variant, device=device)
     out, _ = run(inputs, variant, "triton")
     expected, _ = run(inputs, variant, "reference", ref_dtype=torch.float64)
     assert out.dtype == torch.float32
@@ -80,9 +81,9 @@ def test_forward_matches_reference_in_fp32(shape, offset, variant):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("shape,offset", SHAPES[:3])
-def test_every_gradient_matches_reference_in_fp32(shape, offset, variant):
-    inputs = make_inputs(shape, offset, variant)
-    grad = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+def test_every_gradient_matches_reference_in_fp32(shape, offset, variant, device):
+    inputs = make_inputs(shape, offset, variant, device=device)
+    grad = torch.randn(shape, generator=torch.Generator().manual_seed(1)).to(device)
     out, leaves = run(inputs, variant, "triton", requires_grad=True)
     expected, ref_leaves = run(inputs, variant, "reference", requires_grad=True,
                                ref_dtype=torch.float64)
@@ -94,9 +95,9 @@ def test_every_gradient_matches_reference_in_fp32(shape, offset, variant):
         assert_close(g, ref, 2e-5)
 
 
-def test_gradients_hold_at_a_mean_of_1000():
-    inputs = make_inputs((1, 2, 65, 65), 1000.0, "relu_border")
-    grad = torch.randn(1, 2, 65, 65, generator=torch.Generator().manual_seed(1))
+def test_gradients_hold_at_a_mean_of_1000(device):
+    inputs = make_inputs((1, 2, 65, 65), 1000.0, "relu_border", device=device)
+    grad = torch.randn(1, 2, 65, 65, generator=torch.Generator().manual_seed(1)).to(device)
     out, leaves = run(inputs, "relu_border", "triton", requires_grad=True)
     expected, ref_leaves = run(inputs, "relu_border", "reference", requires_grad=True,
                                ref_dtype=torch.float64)
@@ -109,8 +110,8 @@ def test_gradients_hold_at_a_mean_of_1000():
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float16, 2**-10), (torch.bfloat16, 2**-7)])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_half_precision_inputs_are_within_one_rounding(dtype, tol, variant):
-    inputs = make_inputs((2, 3, 67, 9), 0.0, variant, dtype=dtype)
+def test_half_precision_inputs_are_within_one_rounding(dtype, tol, variant, device):
+    inputs = make_inputs((2, 3, 67, 9), 0.0, variant, dtype=dtype, device=device)
     out, _ = run(inputs, variant, "triton")
     expected, _ = run(inputs, variant, "reference", ref_dtype=torch.float64)
     assert out.dtype == dtype
@@ -119,9 +120,9 @@ def test_half_precision_inputs_are_within_one_rounding(dtype, tol, variant):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_half_precision_gradients(variant):
-    inputs = make_inputs((2, 3, 9, 11), 0.0, variant, dtype=torch.bfloat16)
-    grad = torch.randn(2, 3, 9, 11, generator=torch.Generator().manual_seed(1))
+def test_half_precision_gradients(variant, device):
+    inputs = make_inputs((2, 3, 9, 11), 0.0, variant, dtype=torch.bfloat16, device=device)
+    grad = torch.randn(2, 3, 9, 11, generator=torch.Generator().manual_seed(1)).to(device)
     out, leaves = run(inputs, variant, "triton", requires_grad=True)
     expected, ref_leaves = run(inputs, variant, "reference", requires_grad=True,
                                ref_dtype=torch.float64)
@@ -132,9 +133,9 @@ def test_half_precision_gradients(variant):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_channels_last_stays_channels_last_and_matches(variant):
-    inputs = make_inputs((2, 6, 9, 10), 0.0, variant, channels_last=True)
-    grad = torch.randn(2, 6, 9, 10, generator=torch.Generator().manual_seed(1))
+def test_channels_last_stays_channels_last_and_matches(variant, device):
+    inputs = make_inputs((2, 6, 9, 10), 0.0, variant, channels_last=True, device=device)
+    grad = torch.randn(2, 6, 9, 10, generator=torch.Generator().manual_seed(1)).to(device)
     out, leaves = run(inputs, variant, "triton", requires_grad=True)
     expected, ref_leaves = run(inputs, variant, "reference", requires_grad=True,
                                ref_dtype=torch.float64)
@@ -162,8 +163,8 @@ def test_reference_is_the_official_layers():
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_fp64_gradcheck(variant):
-    inputs = make_inputs((1, 1, 7, 7), 0.0, variant, dtype=torch.float64)
+def test_fp64_gradcheck(variant, device):
+    inputs = make_inputs((1, 1, 7, 7), 0.0, variant, dtype=torch.float64, device=device)
     x, weight, bias, border = (inputs[k].double().requires_grad_() if inputs[k] is not None
                                else None for k in ("x", "weight", "bias", "border"))
     residual = inputs["residual"]  # its gradient is the incoming one, compared above
@@ -177,8 +178,8 @@ def test_fp64_gradcheck(variant):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_opcheck(variant):
-    inputs = make_inputs((2, 3, 7, 9), 0.0, variant)
+def test_opcheck(variant, device):
+    inputs = make_inputs((2, 3, 7, 9), 0.0, variant, device=device)
     x, weight, bias = (inputs[k].requires_grad_() for k in ("x", "weight", "bias"))
     relu = VARIANTS[variant]["relu"]
     torch.library.opcheck(instance_norm_op,
@@ -190,8 +191,8 @@ def test_opcheck(variant):
                            inputs["border"], mean, rstd, relu))
 
 
-def test_torch_compile_traces_the_op():
-    inputs = make_inputs((2, 3, 9, 9), 0.0, "relu")
+def test_torch_compile_traces_the_op(device):
+    inputs = make_inputs((2, 3, 9, 9), 0.0, "relu", device=device)
 
     def layer(x, weight, bias):
         return instance_norm(x * 2, weight, bias, relu=True, backend="triton") + 1
@@ -206,8 +207,8 @@ def test_torch_compile_traces_the_op():
     assert_close(dx, ref_dx, 1e-6)
 
 
-def test_a_border_needs_planes_of_7_pixels():
-    inputs = make_inputs((1, 2, 7, 7), 0.0, "relu_border")
+def test_a_border_needs_planes_of_7_pixels(device):
+    inputs = make_inputs((1, 2, 7, 7), 0.0, "relu_border", device=device)
     with pytest.raises(ValueError, match="7x7"):
         instance_norm(inputs["x"][..., :6], inputs["weight"], inputs["bias"],
                       border=inputs["border"], backend="triton")

@@ -10,7 +10,8 @@ from starbatch.kernels.instance_norm import border_cases, expand_border, sum_bor
 EPS = 1e-5
 
 
-def layer_inputs(n, c, size, conv_dim=6, dtype=torch.float64, seed=0):
+def layer_inputs(n, c, size, conv_dim=6, dtype=torch.float64, seed=0, device="cpu"):
+    """images, labels, conv weight, norm weight and bias on `device`, drawn on the CPU (seeded)."""
     gen = torch.Generator().manual_seed(seed)
     height, width = size
     images = torch.rand(n, 3, height, width, generator=gen, dtype=dtype) * 2 - 1
@@ -18,7 +19,7 @@ def layer_inputs(n, c, size, conv_dim=6, dtype=torch.float64, seed=0):
     weight = torch.randn(conv_dim, 3 + c, 7, 7, generator=gen, dtype=dtype) * 0.1
     norm_weight = torch.randn(conv_dim, generator=gen, dtype=dtype) * 0.3 + 1
     norm_bias = torch.randn(conv_dim, generator=gen, dtype=dtype) * 0.3
-    return images, labels, weight, norm_weight, norm_bias
+    return tuple(t.to(device) for t in (images, labels, weight, norm_weight, norm_bias))
 
 
 def official_first_layer(images, labels, weight, norm_weight, norm_bias):
@@ -51,18 +52,18 @@ def test_sum_border_is_the_adjoint_of_expand_border():
 
 @pytest.mark.parametrize("c", [5, 15])  # CelebA and the joint model
 @pytest.mark.parametrize("backend", ["reference", "triton"])
-def test_first_layer_matches_the_official_concat_in_fp32(backend, c):
-    inputs = [t.float() for t in layer_inputs(2, c, (9, 11))]
+def test_first_layer_matches_the_official_concat_in_fp32(backend, c, device):
+    inputs = [t.float() for t in layer_inputs(2, c, (9, 11), device=device)]
     out = first_layer(*inputs, eps=EPS, backend=backend)
     expected = official_first_layer(*[t.double() for t in inputs])
     torch.testing.assert_close(out.double(), expected, rtol=0, atol=2e-6)
 
 
 @pytest.mark.parametrize("backend", ["reference", "triton"])
-def test_first_layer_gradients_match_the_official_concat(backend):
-    leaves = [t.requires_grad_() for t in layer_inputs(2, 5, (8, 9))]
+def test_first_layer_gradients_match_the_official_concat(backend, device):
+    leaves = [t.requires_grad_() for t in layer_inputs(2, 5, (8, 9), device=device)]
     ref_leaves = [t.detach().clone().requires_grad_() for t in leaves]
-    grad = torch.randn(2, 6, 8, 9, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    grad = torch.randn(2, 6, 8, 9, generator=torch.Generator().manual_seed(3), dtype=torch.float64).to(device)
     out = first_layer(*leaves, eps=EPS, backend=backend)
     expected = official_first_layer(*ref_leaves)
     grads = torch.autograd.grad(out, leaves, grad)
@@ -73,8 +74,8 @@ def test_first_layer_gradients_match_the_official_concat(backend):
 
 
 @pytest.mark.parametrize("size", [(6, 6), (5, 9), (2, 3)])
-def test_images_under_7_pixels_take_the_plain_path(size):
-    inputs = layer_inputs(1, 5, size)
+def test_images_under_7_pixels_take_the_plain_path(size, device):
+    inputs = layer_inputs(1, 5, size, device=device)
     for backend in ("reference", "triton"):
         out = first_layer(*inputs, eps=EPS, backend=backend)
         torch.testing.assert_close(out, official_first_layer(*inputs), rtol=0, atol=1e-12)

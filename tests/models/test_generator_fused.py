@@ -15,23 +15,23 @@ from starbatch.synthetic.pictures import face_like
 from tests.models import official_stargan as official
 
 
-def generator_pair(conv_dim, c_dim=5, repeat_num=2, seed=0, **switches):
-    """The official G with trained-like weights and ours with the same weights; `switches`: our
-    Generator's fused, backend, fold_labels."""
+def generator_pair(conv_dim, c_dim=5, repeat_num=2, seed=0, device="cpu", **switches):
+    """The official G with trained-like weights and ours with the same weights, on `device`;
+    `switches`: our Generator's fused, backend, fold_labels."""
     reference = official.trained_like(official.Generator(conv_dim, c_dim, repeat_num), seed=seed)
     ours = Generator(conv_dim, c_dim, repeat_num, **switches)
     load_weights(ours, reference.state_dict())
-    return reference, ours
+    return reference.to(device), ours.to(device)
 
 
-def photos(n, size):
+def photos(n, size, device="cpu"):
     """Photo-like images in [-1, 1] (synthetic.pictures.face_like)."""
     pictures = [torch.from_numpy(face_like(size, size, seed=s)) for s in range(n)]
-    return torch.stack(pictures).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return (torch.stack(pictures).permute(0, 3, 1, 2).float() / 127.5 - 1).to(device)
 
 
-def labels(n, c_dim=5):
-    return torch.randint(0, 2, (n, c_dim), generator=torch.Generator().manual_seed(1)).float()
+def labels(n, c_dim=5, device="cpu"):
+    return torch.randint(0, 2, (n, c_dim), generator=torch.Generator().manual_seed(1)).float().to(device)
 
 
 def test_cpu_default_is_the_official_output_bit_for_bit():
@@ -62,17 +62,17 @@ def test_label_fold_on_the_reference_path_is_as_exact_as_official_fp32(conv_dim,
     assert fused_error.max() <= 3 * official_error.max()
 
 
-def test_triton_generator_matches_official_fp32():
-    reference, ours = generator_pair(4, repeat_num=1, backend="triton")
-    x, c = photos(1, 16), labels(1)
+def test_triton_generator_matches_official_fp32(device):
+    reference, ours = generator_pair(4, repeat_num=1, backend="triton", device=device)
+    x, c = photos(1, 16, device), labels(1, device=device)
     with torch.no_grad():
         error = (ours(x, c) - reference(x, c)).abs().max().item()
     assert error <= 1e-4
 
 
-def test_triton_generator_gradients_match_official():
-    reference, ours = generator_pair(4, repeat_num=1, backend="triton")
-    x, c = photos(1, 16), labels(1)
+def test_triton_generator_gradients_match_official(device):
+    reference, ours = generator_pair(4, repeat_num=1, backend="triton", device=device)
+    x, c = photos(1, 16, device), labels(1, device=device)
     (ours(x, c).square().mean()).backward()
     (reference(x, c).square().mean()).backward()
     for (name, p), q in zip(ours.named_parameters(), reference.parameters(), strict=True):
@@ -91,11 +91,11 @@ def test_reference_generator_trains_like_official():
 
 
 @pytest.mark.parametrize("backend", ["reference", "triton"])
-def test_bf16_is_as_close_to_fp32_as_official_bf16(backend):
+def test_bf16_is_as_close_to_fp32_as_official_bf16(backend, device):
     # 2e-2 max abs against fp32 is not met by the official layers in bf16 either (0.04 here,
     # 0.12 at conv_dim 64): bf16 weights and activations through ~20 layers
-    reference, ours = generator_pair(4, repeat_num=1, backend=backend, fold_labels=True)
-    x, c = photos(1, 16), labels(1)
+    reference, ours = generator_pair(4, repeat_num=1, backend=backend, fold_labels=True, device=device)
+    x, c = photos(1, 16, device), labels(1, device=device)
     with torch.no_grad():
         expected = reference(x, c)
         official_bf16 = reference.bfloat16()(x.bfloat16(), c.bfloat16()).float()
