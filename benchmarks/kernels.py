@@ -13,7 +13,9 @@ w_hpf 1, whose shapes include w_hpf 0's): AdaIN + LeakyReLU(0.2) of the decoder,
 LeakyReLU(0.2) of the encoder and to_rgb.
 
 --dry-run runs every row on the CPU with the PyTorch reference in the kernel's column and
-torch.compile's aot_eager backend (no C++ build): its numbers mean nothing.
+torch.compile's eager backend (dynamo's trace, no code generated): its numbers mean nothing.
+--only NAME keeps the rows whose op name contains NAME (repeatable); --budget-s stops starting rows
+after that many seconds (the summary lines still come).
 """
 
 import argparse
@@ -166,7 +168,8 @@ def peak_bandwidth_gbs() -> float | None:
     return 2 * clock_khz * 1e3 * bus_bits / 8 / 1e9  # DDR: two transfers per clock
 
 
-def bench_row(name, shape, variant, seconds, compiled, backend, dtype, layout, device, copy_gbs):
+def bench_row(name, shape, variant, seconds, compiled, backend, dtype, layout, device, copy_gbs, stats=None):
+    """The row's fwd and bwd lines; (pass, % of copy, x eager, x compile) of each go to `stats`."""
     inputs = make_args(variant, shape, dtype, layout, device)
     x = inputs[0]
     element = x.element_size() * x.numel()
@@ -187,6 +190,9 @@ def bench_row(name, shape, variant, seconds, compiled, backend, dtype, layout, d
                     return torch.autograd.grad(out, leaf, grad, retain_graph=True)
             times[label] = seconds(run)
         gbs = {k: moved / t / 1e9 for k, t in times.items()}
+        if stats is not None:
+            stats.append((pass_name, 100 * gbs["fused"] / copy_gbs, times["eager"] / times["fused"],
+                          times["compile"] / times["fused"]))
         lines.append(f"{name:28s} {str(tuple(shape)):>22s} {pass_name:>4s} {gbs['eager']:8.0f} "
                      f"{gbs['compile']:8.0f} {gbs['fused']:8.0f}       "
                      f"{times['eager'] / times['fused']:7.2f} "
@@ -203,12 +209,15 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", choices=("v1", "v2"), default=["v1", "v2"])
     parser.add_argument("--dtype", choices=DTYPES, default="bf16")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--budget-s", type=float, default=1e9, help="start no row after this many seconds")
+    parser.add_argument("--only", action="append", default=None, metavar="NAME",
+                        help="only the rows whose op name contains NAME (repeatable)")
     parser.add_argument("--dry-run", action="store_true",
                         help="CPU, batch 1, v1 at 16 px, v2 at 32 px, the reference for the kernel")
     args = parser.parse_args()
     if args.dry_run:
         args.batch, args.size, args.v2_size = 1, 16, 32
-        device, backend, seconds, compile_backend = "cpu", "reference", cpu_seconds, "aot_eager"
+        device, backend, seconds, compile_backend = "cpu", "reference", cpu_seconds, "eager"
         copy_bytes = 2**24
     elif not torch.cuda.is_available():
         sys.exit("benchmarks/kernels.py needs a CUDA GPU: no results without one (--dry-run checks "
@@ -225,7 +234,7 @@ def main() -> None:
         print(f"{torch.cuda.get_device_name()}, copy {copy_gbs:.0f} GB/s (spec peak "
               f"{peak or float('nan'):.0f}), torch {torch.__version__}")
     else:
-        print(f"DRY RUN on the CPU (reference kernels, aot_eager compile; numbers mean nothing), "
+        print(f"DRY RUN on the CPU (reference kernels, torch.compile's eager backend; numbers mean nothing), "
               f"copy {copy_gbs:.0f} GB/s, torch {torch.__version__}")
     print(f"{args.dtype}, batch {args.batch}, v1 {args.size}x{args.size}, v2 {args.v2_size}x"
           f"{args.v2_size}, {'channels_last' if args.channels_last else 'NCHW'}")
@@ -236,14 +245,27 @@ def main() -> None:
         rows += layer_shapes(args.batch, args.size)
     if "v2" in args.families:
         rows += v2_layer_shapes(args.batch, args.v2_size)
+    if args.only:
+        rows = [row for row in rows if any(name in row[0] for name in args.only)]
     # a compiled backward donates its saved buffers unless told not to, and is then refused a
     # second run over the same graph (retain_graph), which is how the backward is timed
     functorch_config.donated_buffer = False
     compiled = {variant: torch.compile(op, backend=compile_backend) for variant, op in OFFICIAL.items()}
+    stats, deadline = [], time.monotonic() + args.budget_s
     for name, shape, variant in rows:
+        if time.monotonic() > deadline:
+            print(f"{name:28s} {str(tuple(shape)):>22s} skipped (time budget)", flush=True)
+            continue
         for line in bench_row(name, shape, variant, seconds, compiled, backend, dtype, layout,
-                              device, copy_gbs):
+                              device, copy_gbs, stats):
             print(line, flush=True)
+    for pass_name in ("fwd", "bwd"):
+        mine = [row[1:] for row in stats if row[0] == pass_name]
+        if mine:
+            copy, eager, comp = (sorted(column) for column in zip(*mine, strict=True))
+            print(f"summary: fused {pass_name} over {len(mine)} rows: {copy[0]:.0f}-{copy[-1]:.0f}% of copy "
+                  f"bandwidth (median {statistics.median(copy):.0f}%, goal >= 80%), x{statistics.median(eager):.2f} "
+                  f"eager, x{statistics.median(comp):.2f} torch.compile (medians); copy {copy_gbs:.0f} GB/s")
 
 
 if __name__ == "__main__":
