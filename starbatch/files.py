@@ -1,7 +1,10 @@
-"""Writing files so that a reader never sees half of one."""
+"""Writing files so that a reader never sees half of one, and finding out early where we cannot."""
 
 import os
+import tempfile
 from pathlib import Path
+
+from starbatch.errors import StarbatchError
 
 
 def partial_path(path: Path) -> Path:
@@ -16,3 +19,22 @@ def write_atomically(path: Path, data: bytes) -> None:
     with open(partial, "wb") as handle:
         handle.write(data)
     os.replace(partial, path)
+
+
+def check_writable(folder: Path, option: str = "-o") -> None:
+    """Refuse, in one line naming the path, a folder where files cannot be made: the folder, or the
+    nearest parent that exists when it is still to be made. Tried with a real file, not guessed
+    from permission bits, which root ignores and which do not show a read-only mount."""
+    folder = Path(folder)
+    place = folder
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    if not place.is_dir():
+        raise StarbatchError(f"{option} {folder}: {place} is a file, not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".starbatch-write-test-", dir=place)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        where = "" if place == folder else f" (in {place}, where it would be made)"
+        raise StarbatchError(f"{option} {folder}: cannot write there{where}: {error.strerror or error}") from None

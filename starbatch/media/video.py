@@ -86,6 +86,24 @@ class EncodeSettings:
         return CODEC_ALIASES.get(self.codec, self.codec)
 
 
+def check_output(output: Path, settings: EncodeSettings) -> None:
+    """Refuse, before any work, an encoder FFmpeg lacks or an extension it has no container for."""
+    try:
+        encoder = av.Codec(settings.resolved_codec(), "w")
+    except ValueError:
+        encoder = None
+    if encoder is None or encoder.type != "video":
+        raise StarbatchError(f"--codec {settings.codec}: not a video encoder FFmpeg has here; use libx264, "
+                             "libx265, libvpx-vp9 or mpeg4")  # fmt: skip
+    named = io.BytesIO()
+    named.name = Path(output).name  # FFmpeg picks the container from the name; nothing is written
+    try:
+        av.open(named, "w").close()
+    except ValueError:
+        raise StarbatchError(f"-o {output}: FFmpeg has no container for {Path(output).suffix}; "
+                             "choose -o NAME.mp4, NAME.mov or NAME.mkv") from None  # fmt: skip
+
+
 def _open(path: Path) -> av.container.InputContainer:
     if not Path(path).is_file():
         raise StarbatchError(f"{path}: no such file")
