@@ -60,7 +60,7 @@ def edit(
     spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels), device, precision)
     plan = plan_jobs(inputs, out, overwrite, crop_only)
     one_file = output_is_file(out)
-    check_writable(out.parent if one_file else out)
+    check_writable(out.parent if one_file else out, out)
     record_file = record_path(out, one_file)
     record, earlier = this_run(record_file, spec.model_path, spec.request,
                                {"faces": faces.value, "crop_only": crop_only, "precision": precision},

@@ -84,7 +84,7 @@ def video(
     if not input_path.is_file():
         raise StarbatchError(f"{input_path}: " + ("a folder; video edits one clip (edit takes folders of photos)"
                                                   if input_path.is_dir() else "no such file"))  # fmt: skip
-    check_writable(output.parent)
+    check_writable(output.parent, output)
     record_file = record_path(output, one_file=True)
     record, earlier = this_run(
         record_file, spec.model_path, spec.request,

@@ -302,6 +302,10 @@ class SegmentWriter:
             raise StarbatchError(f"{info.path}: {info.width}x{info.height} has an odd side; "
                                  f"{codec} cannot encode it: use --codec libx264, libx265 or libvpx-vp9")
         options = {"movie_timescale": str(info.time_base.denominator)}
+        if not isinstance(sink, io.BytesIO):
+            # FFmpeg opens the file at its first packet, which x264's lookahead holds back for dozens
+            # of frames: an unwritable place fails here instead, before any frame is edited.
+            open(sink, "wb").close()
         self.container = av.open(sink if isinstance(sink, io.BytesIO) else str(sink), "w", format="mp4",
                                  options=options)  # fmt: skip
         try:
