@@ -52,12 +52,13 @@ def edit(
     from starbatch.engines.run_record import record_path, refuse_other_settings, this_run, write_record
     from starbatch.files import check_writable
     from starbatch.inference.editor import EditorSpec
-    from starbatch.media.jobs import output_is_file, plan_jobs
     from starbatch.models.family import EditOptions
 
     # Every usage error is found before torch loads (seconds): the request against the model
     # file's header, the inputs, the output place and what made the outputs already there.
     spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels), device, precision)
+    from starbatch.media.jobs import output_is_file, plan_jobs  # Pillow and numpy: after the request's check
+
     plan = plan_jobs(inputs, out, overwrite, crop_only)
     one_file = output_is_file(out)
     check_writable(out.parent if one_file else out, out)

@@ -3,15 +3,19 @@ vocabulary and the networks it carries. No torch: it runs before the weights loa
 error answers at once (conditioning.py turns the request into label vectors for G).
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from starbatch.errors import StarbatchError
 from starbatch.models.family import EditOptions
 from starbatch.models.stargan_v1.config import ModelConfig
 from starbatch.models.stargan_v1.labels import BINARY, EditPass, plan_passes, source_labels_from_text
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
