@@ -15,6 +15,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: rich alone took longer to import than the rest of `--help`
 )
 
 for name, command in [("edit", edit.edit), ("convert", models.convert), ("info", models.info),

@@ -27,7 +27,8 @@ def edit(
         "--from", help="The photos' current labels (Blond_Hair,Young); others count as 0. "
         "Default: estimated by the model's classifier.")] = None,
     model: ModelOption = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; mirrors the input tree.")] = Path("edited"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; mirrors the input tree. With one photo, "
+                                      "NAME.EXT writes that file in EXT's format.")] = Path("edited"),
     batch_size: Annotated[int | None, typer.Option(
         min=1, help="Images per model batch (default 8 on CPU, where small batches stay in cache; 32 on GPU).",
         show_default=False)] = None,
@@ -48,24 +49,51 @@ def edit(
 
     Example: starbatch edit ./photos --to Black_Hair,Young -o ./edited
     """  # fmt: skip
-    from starbatch.engines.photos import InProcess, edit_photos
+    from starbatch.engines.run_record import record_path, refuse_other_settings, this_run, write_record
+    from starbatch.files import check_writable
     from starbatch.inference.editor import EditorSpec
-    from starbatch.inference.runtime import default_batch_size, pick_device
     from starbatch.models.family import EditOptions
+
+    # Every usage error is found before torch loads (seconds): the request against the model
+    # file's header, the inputs, the output place and what made the outputs already there.
+    spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels), device, precision)
+    from starbatch.media.jobs import output_is_file, plan_jobs  # Pillow and numpy: after the request's check
+
+    plan = plan_jobs(inputs, out, overwrite, crop_only)
+    one_file = output_is_file(out)
+    check_writable(out.parent if one_file else out, out)
+    record_file = record_path(out, one_file)
+    record, earlier = this_run(record_file, spec.model_path, spec.request,
+                               {"faces": faces.value, "crop_only": crop_only, "precision": precision},
+                               {"--to": to, "--expression": expression, "--from": from_labels})  # fmt: skip
+    if not one_file or out.exists():  # a record beside a file that is not there tells nothing
+        refuse_other_settings(out, earlier, record, overwrite, one_file)
+    if workers is not None or address:
+        from starbatch.extras import RAY, require
+
+        require(*RAY, "the Ray engine (--workers, --address)")
+    say_notes(spec.notes)
+    if plan.skipped and earlier is None and not overwrite:
+        typer.echo(f"starbatch: {out}: no record of what made the existing outputs (an older starbatch?); "
+                   "keeping them as edited with these settings (--overwrite redoes them)", err=True)
+    if not one_file:
+        write_record(record_file, record)  # first: an interrupted run resumes under it
+
+    from starbatch.engines.photos import InProcess, edit_photos
+    from starbatch.inference.runtime import default_batch_size, pick_device
 
     if batch_size is None:
         batch_size = default_batch_size(pick_device(device))
-    # The request is checked against the file's header; each engine loads the weights where it runs.
-    spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels), device, precision)
-    say_notes(spec.notes)
     if workers is not None or address:
         from starbatch.engines.ray_pool import RayEngine
 
         engine = RayEngine(spec, workers, address)
     else:
         engine = InProcess(spec.build())
-    summary = edit_photos(inputs, out, engine, batch_size=batch_size, crop_only=crop_only,
-                          overwrite=overwrite, max_pixels=max_pixels, faces=faces.value)
+    summary = edit_photos(inputs, out, engine, batch_size=batch_size, crop_only=crop_only, overwrite=overwrite,
+                          max_pixels=max_pixels, faces=faces.value, plan=plan)  # fmt: skip
+    if one_file and out.exists() and not summary["failed"]:
+        write_record(record_file, record)
     write_report(report, summary)
     if summary["failed"]:
         raise typer.Exit(1)

@@ -21,7 +21,7 @@ from starbatch.cli.common import (
     say_notes,
     write_report,
 )
-from starbatch.errors import NoFaceFound, StarbatchError
+from starbatch.errors import StarbatchError
 
 
 def video(
@@ -66,23 +66,51 @@ def video(
     """  # fmt: skip
     import av
 
+    from starbatch.engines.run_record import record_path, refuse_other_settings, this_run, write_record
+    from starbatch.files import check_writable
     from starbatch.inference.editor import EditorSpec
-    from starbatch.media.video import EncodeSettings
+    from starbatch.media.video import EncodeSettings, check_output
     from starbatch.models.family import EditOptions
 
+    # Usage and set-up errors (exit 2) are all found here, before torch loads and any frame is read.
     output = out or input_path.with_name(f"{input_path.stem}_edited{input_path.suffix or '.mp4'}")
     if output.suffix == "":
         raise StarbatchError(f"{output}: give the output an extension (.mp4, .mov, .mkv) to pick its container")
-    if input_path.exists() and output.exists() and output.resolve() == input_path.resolve():
+    if output.exists() and output.resolve() == input_path.resolve():
         raise StarbatchError(f"{output}: output would overwrite the input; choose another -o")
-    if output.exists() and not overwrite:
-        raise StarbatchError(f"{output}: already exists (use --overwrite to replace it)")
-    output.parent.mkdir(parents=True, exist_ok=True)
     settings = EncodeSettings(codec=codec, crf=crf, preset=preset)
+    check_output(output, settings)
     spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels), device, precision)
+    if not input_path.is_file():
+        raise StarbatchError(f"{input_path}: " + ("a folder; video edits one clip (edit takes folders of photos)"
+                                                  if input_path.is_dir() else "no such file"))  # fmt: skip
+    check_writable(output.parent, output)
+    record_file = record_path(output, one_file=True)
+    record, earlier = this_run(
+        record_file, spec.model_path, spec.request,
+        {"faces": faces.value, "precision": precision, "codec": settings.resolved_codec(), "crf": crf,
+         "preset": preset}, {"--to": to, "--expression": expression, "--from": from_labels},
+        inputs={"input": input_path})  # fmt: skip
     say_notes(spec.notes)
+    if output.exists() and not overwrite:
+        if earlier is None:
+            raise StarbatchError(f"{output}: already exists (use --overwrite to replace it)")
+        refuse_other_settings(output, earlier, record, overwrite, one_file=True)
+        typer.echo(f"starbatch: {output}: already edited from this clip with these settings; nothing to do "
+                   "(--overwrite redoes it)", err=True)  # fmt: skip
+        write_report(report, {"input": str(input_path), "output": str(output), "skipped": True})
+        return
+    ray = workers is not None or address or os.environ.get("RAY_ADDRESS")
+    if ray:
+        from starbatch.extras import RAY, require
+
+        require(*RAY, "the Ray engine (--workers, --address)")
+    editor = None if ray else spec.build()  # a device or precision this machine lacks: exit 2, here
+
+    # From here a failure is the clip's (unreadable, no face, a frame that will not decode or encode,
+    # the output that cannot be written): one line naming it, exit 1.
     try:
-        if workers is not None or address or os.environ.get("RAY_ADDRESS"):
+        if ray:
             from starbatch.engines.ray_pool import edit_video_ray
 
             summary = edit_video_ray(input_path, output, spec, settings, workers=workers, address=address,
@@ -90,11 +118,16 @@ def video(
         else:
             from starbatch.engines.video import edit_video
 
-            summary = edit_video(input_path, output, spec.build(), settings, batch_size=batch_size,
+            summary = edit_video(input_path, output, editor, settings, batch_size=batch_size,
                                  faces=faces.value)  # fmt: skip
-    except NoFaceFound as error:  # bad input, not a usage error: exit 1, as edit does for a failed file
+    except StarbatchError as error:
         typer.echo(f"starbatch: error: {error}", err=True)
         raise typer.Exit(1) from None
+    except OSError as error:  # e.g. the folder made read-only mid-run (av's PermissionError is one too)
+        typer.echo(f"starbatch: error: {error.filename or output}: {error.strerror or error}", err=True)
+        raise typer.Exit(1) from None
     except av.FFmpegError as error:  # media/video.py names the frame where it can; never a traceback
-        raise StarbatchError(f"{input_path}: {error}") from None
+        typer.echo(f"starbatch: error: {input_path}: {error}", err=True)
+        raise typer.Exit(1) from None
+    write_record(record_file, record)
     write_report(report, summary)

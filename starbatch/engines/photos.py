@@ -25,7 +25,7 @@ from starbatch.files import partial_path, write_atomically
 from starbatch.inference.compositing import crop_photo, model_input, paste_edit
 from starbatch.inference.editor import Editor
 from starbatch.media.images import DEFAULT_MAX_PIXELS, Photo, encode_photo, read_photo
-from starbatch.media.jobs import Job, plan_jobs
+from starbatch.media.jobs import Job, JobPlan, plan_jobs
 
 IO_THREADS = min(4, max(2, os.cpu_count() or 2))  # per direction: decoding and encoding
 
@@ -66,15 +66,19 @@ def finish(item: Prepared, edited: torch.Tensor, crop_only: bool) -> None:
     """Compose the full-size result (or the crop), encode, and write it atomically.
 
     `edited` holds G's output for each of the item's boxes, in order."""
+    job = item.job
     if crop_only:
-        data = encode_photo(crop_photo(edited[0]), "PNG")
+        data = encode_photo(crop_photo(edited[0]), job.image_format or "PNG")
     else:
         photo = item.photo
         for box, before, after in zip(item.boxes, item.model_inputs, edited, strict=True):
             photo = paste_edit(photo, box, torch.from_numpy(before), after)
-        data = encode_photo(photo)
-    item.job.output.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(item.job.output, data)
+        data = encode_photo(photo, job.image_format)
+    try:
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(job.output, data)
+    except OSError as error:  # name the output, not the temporary file beside it
+        raise OSError(error.errno, error.strerror, str(job.output)) from None
 
 
 def describe(error: BaseException) -> str:
@@ -83,6 +87,8 @@ def describe(error: BaseException) -> str:
         return str(error)
     if isinstance(error, OSError) and error.errno == 28:
         return "disk full while writing the output"
+    if isinstance(error, OSError) and error.filename:
+        return f"cannot write {error.filename}: {error.strerror or error}"
     if isinstance(error, OSError):
         return f"{error.strerror or error} ({type(error).__name__})"
     if isinstance(error, MemoryError):
@@ -179,21 +185,17 @@ class InProcess:
 
 
 def edit_photos(inputs: list[Path], out_dir: Path, engine: PhotoEngine, batch_size: int = 16,
-                crop_only: bool = False, overwrite: bool = False,
-                max_pixels: int = DEFAULT_MAX_PIXELS, faces: str = "detect") -> dict:  # fmt: skip
+                crop_only: bool = False, overwrite: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+                faces: str = "detect", plan: JobPlan | None = None) -> dict:  # fmt: skip
     """Edit every image under `inputs` with `engine` (InProcess or RayEngine); returns the report
-    (also the source of the summary line).
+    (also the source of the summary line). `out_dir` is the output folder, or the one output file.
 
     `faces`: "detect" (every face found; a photo with none fails) or "center" (the central square).
+    `plan`: the jobs already planned from the same arguments (the CLI plans before loading the model).
     """
     start = time.perf_counter()
-    plan = plan_jobs(inputs, out_dir, overwrite, crop_only)
-    failures = [{"input": str(path), "error": cause} for path, cause in plan.problems]
-    for failure in failures:
-        tqdm.write(f"failed  {failure['input']}: {failure['error']}", file=sys.stderr)
-    if not plan.jobs and not plan.skipped and not plan.problems:
-        tqdm.write(f"no images (jpg, png, webp, bmp, tiff) found in {', '.join(map(str, inputs))}",
-                   file=sys.stderr)
+    plan = plan or plan_jobs(inputs, out_dir, overwrite, crop_only)
+    failures: list[dict] = []
     if plan.skipped:
         tqdm.write(f"skipping {len(plan.skipped)} already edited (use --overwrite to redo)",
                    file=sys.stderr)

@@ -42,24 +42,30 @@ class ReadAhead:
 
 
 def read_ahead(items: Iterable[Item], depth: int) -> Iterator[Item]:
-    """Run the iterable in one thread, `depth` items ahead of the consumer (one decoder, in order)."""
+    """Run the iterable in one thread, `depth` items ahead of the consumer (one decoder, in order).
+
+    A consumer that stops early (its own error, e.g. the encoder's) is never left waiting on the
+    thread: every hand-over gives up once the consumer has gone, the end and an error included."""
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
+
+    def hand_over(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def fill() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_over(item):
                     return
-            buffer.put(_DONE)
+            hand_over(_DONE)
         except BaseException as error:  # noqa: BLE001 - re-raised in the consumer
-            buffer.put(error)
+            hand_over(error)
 
     thread = threading.Thread(target=fill, name="starbatch-decode", daemon=True)
     thread.start()

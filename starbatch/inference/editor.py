@@ -2,18 +2,24 @@
 
 The Editor knows no family: the model's family turns the request into what G is conditioned on
 (models/family.py), one condition per generator pass, and the Editor runs the passes.
+
+torch is imported where the weights load and run, not at import: EditorSpec.from_options checks a
+request from the model file's header alone, so a usage error answers before torch loads.
 """
+
+from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from starbatch.inference.runtime import autocast, check_precision, pick_device, resolve_precision
 from starbatch.models.family import EditOptions, LoadedModel
 from starbatch.models.model_file import network_names, read_header
 from starbatch.models.registry import config_from_metadata, family, load_model
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Editor:
@@ -39,19 +45,23 @@ class Editor:
     def image_size(self) -> int:
         return self.model.config.image_size
 
-    @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) in [-1, 1] -> edited (N, 3, S, S) float32 on the CPU."""
-        x = images.to(self.device, non_blocking=True)
-        for condition in self.conditioning.conditions(x):
-            with autocast(self.device, self.precision):
-                x = self.model.generator(x, condition)
-        return x.float().cpu()
+        import torch  # loaded with the weights already (__init__): a lookup
 
-    @torch.inference_mode()
+        with torch.inference_mode():
+            x = images.to(self.device, non_blocking=True)
+            for condition in self.conditioning.conditions(x):
+                with autocast(self.device, self.precision):
+                    x = self.model.generator(x, condition)
+            return x.float().cpu()
+
     def settled_request(self, images: torch.Tensor) -> Any:
         """The request fixed once for many images of one subject (a clip's sampled frames)."""
-        return self.conditioning.settled(images.to(self.device))
+        import torch
+
+        with torch.inference_mode():
+            return self.conditioning.settled(images.to(self.device))
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,7 @@ class EditorSpec:
 
     @classmethod
     def from_options(cls, model_path: Path, options: EditOptions, device: str = "auto",
-                     precision: str = "auto") -> "EditorSpec":  # fmt: skip
+                     precision: str = "auto") -> EditorSpec:  # fmt: skip
         """Check the user's request against the model file's header: no weights are read."""
         model_path = Path(model_path)
         metadata, names = read_header(model_path)

@@ -86,6 +86,24 @@ class EncodeSettings:
         return CODEC_ALIASES.get(self.codec, self.codec)
 
 
+def check_output(output: Path, settings: EncodeSettings) -> None:
+    """Refuse, before any work, an encoder FFmpeg lacks or an extension it has no container for."""
+    try:
+        encoder = av.Codec(settings.resolved_codec(), "w")
+    except ValueError:
+        encoder = None
+    if encoder is None or encoder.type != "video":
+        raise StarbatchError(f"--codec {settings.codec}: not a video encoder FFmpeg has here; use libx264, "
+                             "libx265, libvpx-vp9 or mpeg4")  # fmt: skip
+    named = io.BytesIO()
+    named.name = Path(output).name  # FFmpeg picks the container from the name; nothing is written
+    try:
+        av.open(named, "w").close()
+    except ValueError:
+        raise StarbatchError(f"-o {output}: FFmpeg has no container for {Path(output).suffix}; "
+                             "choose -o NAME.mp4, NAME.mov or NAME.mkv") from None  # fmt: skip
+
+
 def _open(path: Path) -> av.container.InputContainer:
     if not Path(path).is_file():
         raise StarbatchError(f"{path}: no such file")
@@ -284,6 +302,10 @@ class SegmentWriter:
             raise StarbatchError(f"{info.path}: {info.width}x{info.height} has an odd side; "
                                  f"{codec} cannot encode it: use --codec libx264, libx265 or libvpx-vp9")
         options = {"movie_timescale": str(info.time_base.denominator)}
+        if not isinstance(sink, io.BytesIO):
+            # FFmpeg opens the file at its first packet, which x264's lookahead holds back for dozens
+            # of frames: an unwritable place fails here instead, before any frame is edited.
+            open(sink, "wb").close()
         self.container = av.open(sink if isinstance(sink, io.BytesIO) else str(sink), "w", format="mp4",
                                  options=options)  # fmt: skip
         try:

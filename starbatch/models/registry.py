@@ -1,13 +1,21 @@
-"""Which family reads a model file: the `architecture` in its metadata names it."""
+"""Which family reads a model file: the `architecture` in its metadata names it.
+
+No torch at import: the CLI looks the family up and checks the request from the file's header
+before any weights (and torch) load.
+"""
+
+from __future__ import annotations
 
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from starbatch.errors import StarbatchError
 from starbatch.models import model_file
 from starbatch.models.family import Family, LoadedModel, ModelConfig
 from starbatch.models.stargan_v1.family import STARGAN_V1
+
+if TYPE_CHECKING:
+    import torch
 
 FAMILIES: dict[str, Family] = {family.architecture: family for family in (STARGAN_V1,)}
 

@@ -202,7 +202,8 @@ def test_full_disk_names_the_file_and_the_run_goes_on(tmp_path, model, monkeypat
     result = run("edit", tmp_path, "--to", "Young", "-m", model, "-o", tmp_path / "out", *CENTRE)
     assert result.exit_code == 1
     assert f"{tmp_path / 'b.png'}: disk full while writing the output" in result.output
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["a.png", "c.png"]
+    assert not list((tmp_path / "out").glob(".*partial"))
 
 
 @pytest.mark.parametrize("suffix", [".png", ".tiff"])

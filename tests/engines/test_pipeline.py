@@ -73,3 +73,29 @@ def test_write_behind_on_one_thread_runs_the_work_in_order():
             list(behind.settled())
         list(behind.drain())
     assert order == list(range(10)) and len(threads) == 1
+
+
+def finishes_within(seconds, work):
+    """Run `work` in a thread; False when it is still running after `seconds` (a hang)."""
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()
+
+
+@pytest.mark.parametrize("ending", ["end", "error"])
+def test_a_consumer_that_stops_early_is_not_held_by_the_decoder_thread(ending):
+    # The decoder has read its last item (or hit an error) while the queue is full, and the
+    # consumer stops there (its encoder failed): closing must not wait for a hand-over forever.
+    def frames():
+        yield from (1, 2)
+        if ending == "error":
+            raise ValueError("damaged packet")
+
+    def consume_one_then_stop():
+        stream = read_ahead(frames(), depth=1)
+        assert next(stream) == 1
+        time.sleep(0.3)  # the decoder fills the queue with 2, then waits to hand over what follows
+        stream.close()
+
+    assert finishes_within(10, consume_one_then_stop)

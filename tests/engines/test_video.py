@@ -79,14 +79,14 @@ def test_cli_writes_the_clip_and_refuses_to_overwrite(tmp_path, model, make_clip
     output = tmp_path / "talk_edited.mp4"
     assert frame_times(output) == frame_times(clip)
     again = run_cli(clip, "--expression", "happy", "--model", model)
-    assert again.exit_code == 2 and "already exists" in again.output
+    assert again.exit_code == 2 and "made with other settings (faces center -> detect)" in again.output
 
 
 def test_unreadable_file_is_a_one_line_error(tmp_path, model):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video at all" * 10)
     result = run_cli(bad, "--expression", "happy", "--model", model, "-o", tmp_path / "o.mp4")
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # the input failed (README, "Exit status")
     assert "broken.mp4: not a video FFmpeg can read" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
@@ -102,4 +102,4 @@ def test_file_without_video_stream_is_a_one_line_error(tmp_path, model):
         container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     result = run_cli(audio_only, "--expression", "happy", "--model", model, "-o", tmp_path / "o.mp4")
-    assert result.exit_code == 2 and "voice.m4a: has no video stream" in result.output
+    assert result.exit_code == 1 and "voice.m4a: has no video stream" in result.output

@@ -233,7 +233,7 @@ def test_a_video_ffmpeg_cannot_decode_is_one_line_naming_the_file_and_frame(tmp_
     unknown = tmp_path / "odd.avi"
     unknown.write_bytes(h264_avi(tmp_path / "clip.avi", 12).read_bytes().replace(b"H264", b"ZZZZ"))
     result = run_cli(unknown, "--expression", "happy", "--model", model, "-o", tmp_path / "out.mp4")
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # the input failed (README, "Exit status")
     assert result.output.strip().splitlines() == [f"starbatch: error: {unknown}: frame 0: cannot decode it "
                                                   "(Decoder not found)"]  # fmt: skip
 

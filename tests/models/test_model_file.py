@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from starbatch.cli import app
 from starbatch.errors import StarbatchError
+from starbatch.models.model_file import read_header
 from starbatch.models.registry import load_model, read_config
 from starbatch.models.stargan_v1.official import load_official_state_dict
 from tests.models import official_stargan as official
@@ -78,3 +79,19 @@ def test_convert_then_info_shows_vocabulary(tmp_path):
     assert "celeba (yes/no each): Black_Hair, Blond_Hair, Brown_Hair, Male, Young" in shown.output
     assert "rafd (pick one): angry, contemptuous" in shown.output
     assert "with mask vector" in shown.output and "edit needs --from" in shown.output
+
+
+def test_the_header_is_read_as_safetensors_reads_it(tmp_path, random_model):
+    from safetensors import safe_open
+
+    path = random_model(tmp_path / "m.safetensors")
+    metadata, names = read_header(path)
+    with safe_open(str(path), framework="numpy") as handle:
+        assert (metadata, sorted(names)) == (handle.metadata(), sorted(handle.keys()))
+
+
+def test_a_truncated_file_is_refused_from_its_header_alone(tmp_path, random_model):
+    path = random_model(tmp_path / "m.safetensors")
+    path.write_bytes(path.read_bytes()[:-500])
+    with pytest.raises(StarbatchError, match="truncated"):
+        read_config(path)  # what the CLI reads before torch loads

@@ -5,43 +5,14 @@ for binary sets, from D's classifier head (logit > 0), per image or, for a clip,
 logits averaged over sampled frames.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from starbatch.errors import StarbatchError
-from starbatch.models.family import Conditioning, EditOptions, LoadedModel
-from starbatch.models.stargan_v1.config import ModelConfig
-from starbatch.models.stargan_v1.labels import BINARY, EditPass, plan_passes, source_labels_from_text, target_part
-
-
-@dataclass(frozen=True)
-class LabelRequest:
-    """The edit passes, in the model's set order, and the source image's labels per label set
-    (None: estimated by D's classifier where a binary set needs them)."""
-
-    passes: tuple[EditPass, ...]
-    source_labels: dict[str, np.ndarray] | None = None
-
-    @property
-    def estimates_source(self) -> bool:
-        return self.source_labels is None and any(p.label_set.kind == BINARY for p in self.passes)
-
-
-def label_request(path, config: ModelConfig, networks: set[str], options: EditOptions) -> LabelRequest:
-    """--to/--expression/--from checked against the file's label vocabulary; a binary edit without
-    --from needs the classifier in the file."""
-    space = config.labels
-    passes = tuple(plan_passes(space, options.to, options.expression))
-    given = source_labels_from_text(space, options.source_labels) if options.source_labels else None
-    request = LabelRequest(passes, given)
-    if request.estimates_source and "discriminator" not in networks:
-        raise StarbatchError(
-            f"{path.name} carries no classifier to estimate the photos' current "
-            "labels: give them with --from (e.g. --from Blond_Hair,Young)"
-        )
-    return request
+from starbatch.models.family import Conditioning, LoadedModel
+from starbatch.models.stargan_v1.labels import target_part
+from starbatch.models.stargan_v1.request import LabelRequest
 
 
 class LabelConditioning(Conditioning):

@@ -1,12 +1,20 @@
-"""A StarGAN v1 model's configuration, as stored in the model file's metadata."""
+"""A StarGAN v1 model's configuration, as stored in the model file's metadata.
+
+The networks (torch) are imported only to build them: reading a configuration needs no torch.
+"""
+
+from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starbatch.errors import StarbatchError
 from starbatch.models.stargan_v1.labels import LabelSpace
-from starbatch.models.stargan_v1.networks import Discriminator, Generator
+
+if TYPE_CHECKING:
+    from starbatch.models.stargan_v1.networks import Discriminator, Generator
 
 FORMAT_VERSION = 1
 ARCHITECTURE = "stargan-v1"
@@ -31,20 +39,24 @@ class ModelConfig:
         return json.dumps(data, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelConfig":
+    def from_json(cls, text: str) -> ModelConfig:
         return cls.from_dict(json.loads(text))
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
+    def from_dict(cls, data: dict) -> ModelConfig:
         data = dict(data)
         data["labels"] = LabelSpace.from_metadata(data["labels"])
         return cls(**data)
 
     def new_generator(self, **switches) -> Generator:
         """`switches`: Generator's fused, backend, fold_labels."""
+        from starbatch.models.stargan_v1.networks import Generator
+
         return Generator(self.g_conv_dim, self.labels.dim, self.g_repeat_num, **switches)
 
     def new_discriminator(self) -> Discriminator:
+        from starbatch.models.stargan_v1.networks import Discriminator
+
         return Discriminator(
             self.image_size, self.d_conv_dim, self.labels.class_dim, self.d_repeat_num
         )

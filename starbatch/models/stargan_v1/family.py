@@ -1,16 +1,25 @@
-"""StarGAN v1 as a model family: its configuration, networks, official import and conditioning."""
+"""StarGAN v1 as a model family: its configuration, networks, official import and conditioning.
+
+What reads the file's header (configuration, request, notes, description) imports no torch; the
+networks, the official import and the conditioning are imported where they are used, so a usage
+error answers before torch loads.
+"""
+
+from __future__ import annotations
 
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from starbatch.models.family import EditOptions, Family, LoadedModel
 from starbatch.models.model_file import prefixed
-from starbatch.models.stargan_v1 import official
-from starbatch.models.stargan_v1.conditioning import LabelConditioning, LabelRequest, label_request
 from starbatch.models.stargan_v1.config import ARCHITECTURE, ModelConfig, config_from_dict
 from starbatch.models.stargan_v1.labels import respelled
-from starbatch.models.stargan_v1.networks import load_strict
+from starbatch.models.stargan_v1.request import LabelRequest, label_request
+
+if TYPE_CHECKING:
+    import torch
+
+    from starbatch.models.stargan_v1.conditioning import LabelConditioning
 
 
 class StarGANv1(Family):
@@ -22,6 +31,8 @@ class StarGANv1(Family):
     def load(self, path: Path, config: ModelConfig, tensors: dict[str, torch.Tensor],
              device: str | torch.device = "cpu") -> LoadedModel:  # fmt: skip
         """G, and D when the file carries it (for estimating source labels), in eval mode."""
+        from starbatch.models.stargan_v1.networks import load_strict
+
         generator = config.new_generator()
         load_strict(path, generator, prefixed(tensors, "generator."), "generator")
         networks = {"generator": generator.to(device).eval()}
@@ -34,6 +45,8 @@ class StarGANv1(Family):
 
     def import_official(self, generator: Path, dataset: str, attributes: list[str] | None = None,
                         discriminator: Path | None = None, image_size: int | None = None):  # fmt: skip
+        from starbatch.models.stargan_v1 import official
+
         config, g_state, d_state = official.import_official(generator, dataset, attributes, discriminator, image_size)
         return config, {"generator": g_state, "discriminator": d_state}
 
@@ -41,6 +54,8 @@ class StarGANv1(Family):
         return label_request(Path(path), config, networks, options)
 
     def conditioning(self, model: LoadedModel, request: LabelRequest) -> LabelConditioning:
+        from starbatch.models.stargan_v1.conditioning import LabelConditioning
+
         return LabelConditioning(model, request)
 
     def notes(self, config: ModelConfig, options: EditOptions) -> list[str]:

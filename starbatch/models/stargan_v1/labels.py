@@ -4,12 +4,16 @@ Layout (DESIGN.md, "Labels"): datasets' labels side by side, then, for a model t
 datasets, a mask vector saying which dataset's part is known (StarGAN section 3.2).
 """
 
+from __future__ import annotations
+
 import difflib
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from starbatch.errors import StarbatchError
+
+if TYPE_CHECKING:  # numpy is imported where vectors are made: `starbatch --help` reads the names only
+    import numpy as np
 
 CELEBA_ATTRIBUTES = (
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
@@ -106,6 +110,8 @@ class LabelSpace:
 
     def full_vector(self, label_set: LabelSet, part: np.ndarray) -> np.ndarray:
         """(N, len(set)) -> (N, dim): the other sets' parts zero, the mask naming `label_set`."""
+        import numpy as np
+
         vector = np.zeros((part.shape[0], self.dim), dtype=np.float32)
         start = self.offset(label_set)
         vector[:, start : start + len(label_set.labels)] = part
@@ -118,7 +124,7 @@ class LabelSpace:
         return {"sets": sets, "mask": self.mask}
 
     @classmethod
-    def from_metadata(cls, data: dict) -> "LabelSpace":
+    def from_metadata(cls, data: dict) -> LabelSpace:
         sets = tuple(LabelSet(s["name"], s["kind"], tuple(s["labels"])) for s in data["sets"])
         return cls(sets, bool(data["mask"]))
 
@@ -237,6 +243,8 @@ def plan_passes(space: LabelSpace, to: str | None, expression: str | None) -> li
 
 def source_labels_from_text(space: LabelSpace, text: str) -> dict[str, np.ndarray]:
     """--from 'Blond_Hair,Young': per label set, the source image's labels (names not given are 0)."""
+    import numpy as np
+
     parts = {s.name: np.zeros(len(s.labels), dtype=np.float32) for s in space.sets}
     for name, value in parse_assignments(text):
         label_set, label = space.resolve(name)
@@ -258,6 +266,8 @@ def target_part(edit: EditPass, source_labels: np.ndarray | None, count: int) ->
     Binary sets start from the source labels and change only what the user named; setting a
     hair colour clears the others (they are exclusive in CelebA). One-hot sets need no source.
     """
+    import numpy as np
+
     labels = edit.label_set.labels
     if edit.label_set.kind == ONEHOT:
         part = np.zeros((count, len(labels)), dtype=np.float32)
