@@ -7,10 +7,14 @@ import typer
 
 from starbatch.cli.common import (
     DeviceOption,
+    DomainOption,
     ExpressionOption,
     FacesOption,
     ModelOption,
     PrecisionOption,
+    PsiOption,
+    RefOption,
+    SeedOption,
     ToOption,
     resolve_model,
     say_notes,
@@ -26,6 +30,10 @@ def edit(
     from_labels: Annotated[str | None, typer.Option(
         "--from", help="The photos' current labels (Blond_Hair,Young); others count as 0. "
         "Default: estimated by the model's classifier.")] = None,
+    domain: DomainOption = None,
+    seed: SeedOption = None,
+    psi: PsiOption = None,
+    ref: RefOption = None,
     model: ModelOption = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; mirrors the input tree.")] = Path("edited"),
     batch_size: Annotated[int | None, typer.Option(
@@ -47,6 +55,8 @@ def edit(
     """Edit every photo under INPUTS and write the results, same size and format, under --out.
 
     Example: starbatch edit ./photos --to Black_Hair,Young -o ./edited
+
+    StarGAN v2: starbatch edit ./photos -m celeba_hq.safetensors --domain male --seed 1,2,3 -o ./edited
     """  # fmt: skip
     from starbatch.engines.photos import InProcess, edit_photos
     from starbatch.inference.editor import EditorSpec
@@ -56,7 +66,8 @@ def edit(
     if batch_size is None:
         batch_size = default_batch_size(pick_device(device))
     # The request is checked against the file's header; each engine loads the weights where it runs.
-    spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels), device, precision)
+    options = EditOptions(to, expression, from_labels, domain, seed, psi, ref)
+    spec = EditorSpec.from_options(resolve_model(model), options, device, precision, faces.value)
     say_notes(spec.notes)
     if workers is not None or address:
         from starbatch.engines.ray_pool import RayEngine
@@ -65,7 +76,7 @@ def edit(
     else:
         engine = InProcess(spec.build())
     summary = edit_photos(inputs, out, engine, batch_size=batch_size, crop_only=crop_only,
-                          overwrite=overwrite, max_pixels=max_pixels, faces=faces.value)
+                          overwrite=overwrite, max_pixels=max_pixels, faces=faces.value, variants=spec.variants)
     write_report(report, summary)
     if summary["failed"]:
         raise typer.Exit(1)

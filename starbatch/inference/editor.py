@@ -4,12 +4,13 @@ The Editor knows no family: the model's family turns the request into what G is 
 (models/family.py), one condition per generator pass, and the Editor runs the passes.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from starbatch.inference.compositing import reference_input
 from starbatch.inference.runtime import autocast, check_precision, pick_device, resolve_precision
 from starbatch.models.family import EditOptions, LoadedModel
 from starbatch.models.model_file import network_names, read_header
@@ -40,10 +41,11 @@ class Editor:
         return self.model.config.image_size
 
     @torch.inference_mode()
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, 3, S, S) in [-1, 1] -> edited (N, 3, S, S) float32 on the CPU."""
+    def __call__(self, images: torch.Tensor, variants: list[int] | None = None) -> torch.Tensor:
+        """(N, 3, S, S) in [-1, 1] -> edited (N, 3, S, S) float32 on the CPU; `variants`: which of the
+        request's variants each image becomes (None: the first)."""
         x = images.to(self.device, non_blocking=True)
-        for condition in self.conditioning.conditions(x):
+        for condition in self.conditioning.conditions(x, variants):
             with autocast(self.device, self.precision):
                 x = self.model.generator(x, condition)
         return x.float().cpu()
@@ -64,18 +66,24 @@ class EditorSpec:
     device: str = "auto"
     precision: str = "auto"
     notes: tuple[str, ...] = ()  # what the family tells the user about the request (CLI prints them)
+    variants: tuple[str, ...] = ("",)  # output name suffixes: one output per variant of each input
 
     @classmethod
     def from_options(cls, model_path: Path, options: EditOptions, device: str = "auto",
-                     precision: str = "auto") -> "EditorSpec":  # fmt: skip
-        """Check the user's request against the model file's header: no weights are read."""
+                     precision: str = "auto", faces: str = "detect") -> "EditorSpec":  # fmt: skip
+        """Check the user's request against the model file's header: no weights are read. A
+        reference photo's face is cropped here, as the inputs are (`faces`)."""
         model_path = Path(model_path)
         metadata, names = read_header(model_path)
         config = config_from_metadata(model_path, metadata)
         model_family = family(config.architecture)
+        model_family.check_options(model_path, options)
+        if options.reference is not None:
+            options = replace(options, reference_input=reference_input(options.reference, config.image_size, faces))
         request = model_family.request(model_path, config, network_names(names), options)
         check_precision(precision)
-        return cls(model_path, request, device, precision, tuple(model_family.notes(config, options)))
+        return cls(model_path, request, device, precision, tuple(model_family.notes(config, options)),
+                   model_family.variants(request))
 
     def build(self, device: str | None = None, precision: str | None = None) -> Editor:
         return Editor(self.model_path, self.request, device or self.device, precision or self.precision)

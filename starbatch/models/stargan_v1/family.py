@@ -15,6 +15,7 @@ from starbatch.models.stargan_v1.networks import load_strict
 
 class StarGANv1(Family):
     architecture = ARCHITECTURE
+    takes = ("to", "expression", "source_labels")
 
     def config_from_json(self, path: Path, data: dict) -> ModelConfig:
         return config_from_dict(path, data)

@@ -1,0 +1,134 @@
+"""What StarGAN v2's G is conditioned on: a style code per output, from seeds or a reference face.
+
+Latent-guided (--seed 1,2,3): one style per seed, s = F(z_seed, y), truncated toward the domain's
+mean style with --psi (sample.py); each style is one variant, so every photo gives one output per
+seed. Reference-guided (--ref PHOTO): s = E(reference face crop, y), one variant. The styles never
+depend on the photos edited, so a clip keeps its style in every frame.
+"""
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from starbatch.errors import StarbatchError
+from starbatch.models.family import Conditioning, EditOptions, LoadedModel
+from starbatch.models.stargan_v2 import sample
+from starbatch.models.stargan_v2.config import ModelConfig
+
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes any 64-bit value; seeds are named up to this
+
+
+@dataclass(frozen=True)
+class StyleRequest:
+    """The target domain and where its styles come from: `seeds` (with truncation `psi`) or a
+    `reference` face crop at model size. Small and picklable: Ray workers make the styles themselves."""
+
+    domain: int
+    domain_name: str
+    seeds: tuple[int, ...] = ()
+    psi: float = 1.0
+    reference: np.ndarray | None = None  # (3, S, S) float32 in [-1, 1]
+    reference_name: str = ""
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """Output name suffixes, one per style: _male_s7 per seed, _male_ref-<reference stem> for a reference."""
+        if self.reference is not None:
+            return (f"_{self.domain_name}_ref-{self.reference_name}",)
+        return tuple(f"_{self.domain_name}_s{seed}" for seed in self.seeds)
+
+
+def resolve_domain(config: ModelConfig, name: str) -> int:
+    """The domain's index, its name matched ignoring case; an unknown one names the closest and all."""
+    lowered = [domain.lower() for domain in config.domains]
+    if name.strip().lower() in lowered:
+        return lowered.index(name.strip().lower())
+    close = difflib.get_close_matches(name.strip().lower(), lowered, n=1, cutoff=0.5)
+    hint = f" Did you mean {config.domains[lowered.index(close[0])]!r}?" if close else ""
+    raise StarbatchError(f"--domain {name}: unknown domain {name.strip()!r}.{hint} Valid: {', '.join(config.domains)}")
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    seeds = []
+    for part in text.split(","):
+        try:
+            seed = int(part.strip())
+        except ValueError:
+            raise StarbatchError(f"--seed {text}: seeds are whole numbers, comma-separated (--seed 1,2,3)") from None
+        if not 0 <= seed <= MAX_SEED:
+            raise StarbatchError(f"--seed {text}: a seed is from 0 to {MAX_SEED}")
+        if seed in seeds:
+            raise StarbatchError(f"--seed {text}: seed {seed} is given twice")
+        seeds.append(seed)
+    return tuple(seeds)
+
+
+def style_request(path: Path, config: ModelConfig, networks: set[str], options: EditOptions) -> StyleRequest:
+    """--domain with --seed (and --psi) or --ref, checked against the file's domains and networks."""
+    name = Path(path).name
+    example = f"e.g. --domain {config.domains[-1]} --seed 7, or --domain {config.domains[-1]} --ref face.jpg"
+    if options.domain is None:
+        raise StarbatchError(f"{name} is a stargan-v2 model: give the target --domain "
+                             f"({', '.join(config.domains)}) and a style, {example}")
+    domain = resolve_domain(config, options.domain)
+    if (options.seed is None) == (options.reference is None):
+        which = "both" if options.seed is not None else "neither"
+        raise StarbatchError(f"{name}: give the style with --seed N[,N...] or with --ref PHOTO ({which} given); "
+                             f"{example}")
+    if config.networks.uses_masks and "fan" not in networks:
+        raise StarbatchError(f"{name}: a w_hpf {config.w_hpf:g} model without its FAN face-mask weights; "
+                             "convert it again with --wing")
+    if options.reference is not None:
+        if options.psi is not None:
+            raise StarbatchError("--psi truncates the styles of --seed; a --ref style is the reference's own")
+        if "style_encoder" not in networks:
+            raise StarbatchError(f"{name} carries no style encoder: use --seed")
+        if options.reference_input is None:
+            raise ValueError("options.reference_input: the reference's crop is made before the request")
+        return StyleRequest(domain, config.domains[domain], reference=np.asarray(options.reference_input,
+                            dtype=np.float32), reference_name=Path(options.reference).stem)  # fmt: skip
+    psi = 1.0 if options.psi is None else float(options.psi)
+    if not 0.0 <= psi <= 1.0:
+        raise StarbatchError(f"--psi {options.psi}: truncation is from 0 (the domain's mean style) to 1 (none)")
+    if "mapping_network" not in networks:
+        raise StarbatchError(f"{name} carries no mapping network: use --ref")
+    return StyleRequest(domain, config.domains[domain], seeds=parse_seeds(options.seed), psi=psi)
+
+
+class StyleConditioning(Conditioning):
+    """One pass of G, each image with the style of its variant. The styles are made once, on first
+    use, on the model's device in float32 (the mean style too, when psi < 1)."""
+
+    def __init__(self, model: LoadedModel, request: StyleRequest):
+        self.model, self.request = model, request
+        self._styles: torch.Tensor | None = None
+
+    @property
+    def reads_images(self) -> bool:
+        return False
+
+    def styles(self) -> torch.Tensor:
+        """(variants, style_dim): the request's styles in variant order."""
+        if self._styles is None:
+            request, networks = self.request, self.model.networks
+            if request.reference is not None:
+                x_ref = torch.from_numpy(request.reference)[None]
+                self._styles = sample.reference_style(networks["style_encoder"], x_ref, request.domain)
+            else:
+                mapping = networks["mapping_network"]
+                styles = torch.cat([sample.latent_style(mapping, seed, request.domain) for seed in request.seeds])
+                if request.psi != 1.0:  # psi 1 is the style itself: no mean needed
+                    styles = sample.truncate(styles, sample.mean_style(mapping, request.domain), request.psi)
+                self._styles = styles
+        return self._styles
+
+    def conditions(self, images: torch.Tensor, variants: list[int] | None = None) -> list[torch.Tensor]:
+        styles = self.styles()
+        index = torch.as_tensor(variants if variants is not None else [0] * images.shape[0], device=styles.device)
+        return [styles[index]]
+
+    def settled(self, images: torch.Tensor) -> StyleRequest:
+        return self.request
