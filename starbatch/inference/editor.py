@@ -4,6 +4,7 @@ The Editor knows no family: the model's family turns the request into what G is 
 (models/family.py), one condition per generator pass, and the Editor runs the passes.
 """
 
+import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,8 @@ class EditorSpec:
         config = config_from_metadata(model_path, metadata)
         model_family = family(config.architecture)
         model_family.check_options(model_path, options)
-        if options.reference is not None:
-            options = replace(options, reference_input=reference_input(options.reference, config.image_size, faces))
+        options = replace(options, crop_reference=functools.partial(reference_input, image_size=config.image_size,
+                                                                    faces=faces))
         request = model_family.request(model_path, config, network_names(names), options)
         check_precision(precision)
         return cls(model_path, request, device, precision, tuple(model_family.notes(config, options)),

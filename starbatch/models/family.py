@@ -12,6 +12,7 @@ object, picklable, so Ray workers can build the same conditioning.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -41,8 +42,9 @@ class EditOptions:
     StarGAN v1 reads `to`, `expression` and `source_labels` (the --from text); StarGAN v2 `domain`,
     `seed` (the --seed text: one or more seeds), `psi` and `reference` (a photo whose face gives the
     style). A family takes the options in its `takes`; any other one given is refused in one line
-    (Family.check_options). `reference_input` is not the user's: the reference photo's face crop at
-    the model's size, made on the inference side, which crops every photo (models/ reads none)."""
+    (Family.check_options). `crop_reference` is not the user's: it makes a photo's face crop at the
+    model's size, given by the inference side, which crops every photo (models/ reads none); a
+    family calls it once the rest of the request is checked."""
 
     to: str | None = None
     expression: str | None = None
@@ -51,7 +53,7 @@ class EditOptions:
     seed: str | None = None
     psi: float | None = None
     reference: Path | None = None
-    reference_input: Any = None  # (3, S, S) float32 numpy array in [-1, 1]
+    crop_reference: Callable[[Path], Any] | None = None  # -> (3, S, S) float32 numpy array in [-1, 1]
 
 
 # How the CLI spells each option, for messages.

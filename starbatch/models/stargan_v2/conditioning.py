@@ -86,10 +86,10 @@ def style_request(path: Path, config: ModelConfig, networks: set[str], options: 
             raise StarbatchError("--psi truncates the styles of --seed; a --ref style is the reference's own")
         if "style_encoder" not in networks:
             raise StarbatchError(f"{name} carries no style encoder: use --seed")
-        if options.reference_input is None:
-            raise ValueError("options.reference_input: the reference's crop is made before the request")
-        return StyleRequest(domain, config.domains[domain], reference=np.asarray(options.reference_input,
-                            dtype=np.float32), reference_name=Path(options.reference).stem)  # fmt: skip
+        if options.crop_reference is None:
+            raise ValueError("options.crop_reference: the inference side crops the reference photo")
+        crop = np.asarray(options.crop_reference(options.reference), dtype=np.float32)
+        return StyleRequest(domain, config.domains[domain], reference=crop, reference_name=Path(options.reference).stem)
     psi = 1.0 if options.psi is None else float(options.psi)
     if not 0.0 <= psi <= 1.0:
         raise StarbatchError(f"--psi {options.psi}: truncation is from 0 (the domain's mean style) to 1 (none)")
