@@ -96,5 +96,10 @@ class StyleTranslator(torch.nn.Module):
         self.generator, self.fan = generator, fan
 
     def forward(self, x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
-        masks = self.fan.get_heatmap(x) if self.fan is not None else None
+        masks = None
+        if self.fan is not None:
+            # In fp32 even under half-precision autocast: the masks are thresholded at 0.1, min-max scaled
+            # and raised to powers up to 4 (fan.heatmap_masks), which bf16's 8 bits would coarsen.
+            with torch.autocast(x.device.type, enabled=False):
+                masks = self.fan.get_heatmap(x.float())
         return self.generator(x, styles, masks=masks)
