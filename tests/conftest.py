@@ -23,6 +23,8 @@ elif os.environ.get("TRITON_INTERPRET") == "1":
 from starbatch.models.model_file import save_model  # noqa: E402
 from starbatch.models.stargan_v1.config import ModelConfig  # noqa: E402
 from starbatch.models.stargan_v1.labels import label_space_for  # noqa: E402
+from starbatch.models.stargan_v2 import config as v2_config  # noqa: E402
+from starbatch.models.stargan_v2.networks import Networks  # noqa: E402
 from starbatch.synthetic.faces import make_faces  # noqa: E402
 
 
@@ -65,6 +67,30 @@ def random_model_fixture():
 def model(tmp_path_factory) -> Path:
     """A joint (CelebA + RaFD) 64 px model file with D, seeded random weights."""
     return random_model(tmp_path_factory.mktemp("model") / "joint.safetensors", "both", image_size=64)
+
+
+def random_v2_model(path: Path, domains: tuple[str, ...] = ("female", "male"), w_hpf: float = 0.0,
+                    seed: int = 0) -> Path:
+    """A small StarGAN v2 model file (64 px, narrow networks) with seeded random weights, for plumbing tests;
+    `w_hpf` > 0 ships a FAN with PyTorch's initial weights."""
+    torch.manual_seed(seed)
+    config = v2_config.ModelConfig(img_size=64, domains=domains, style_dim=12, latent_dim=8, w_hpf=w_hpf, dim_in=8,
+                                   max_conv_dim=32, hidden_dim=24)
+    networks = Networks(config.networks)
+    save_model(path, config, {name: module.state_dict() for name, module in networks.named_children()})
+    return path
+
+
+@pytest.fixture(scope="session", name="random_v2_model")
+def random_v2_model_fixture():
+    """random_v2_model(path, domains=("female", "male"), w_hpf=0.0, seed=0)."""
+    return random_v2_model
+
+
+@pytest.fixture(scope="session")
+def v2_model(tmp_path_factory) -> Path:
+    """A 64 px StarGAN v2 model file (female, male; w_hpf 0), seeded random weights."""
+    return random_v2_model(tmp_path_factory.mktemp("v2_model") / "v2.safetensors")
 
 
 def make_clip(

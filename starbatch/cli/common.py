@@ -16,6 +16,19 @@ BUNDLED_MODEL = Path(__file__).parent.parent / "models" / "demo.safetensors"
 ToOption = Annotated[str | None, typer.Option(
     "--to", help="Labels to set, comma-separated: Black_Hair,Young. Clear one with Male=0.")]
 ExpressionOption = Annotated[str | None, typer.Option(help="Expression to give (RaFD models): happy.")]
+# StarGAN v2 models: a target domain and a style from seeds or a reference face.
+DomainOption = Annotated[str | None, typer.Option(
+    help="StarGAN v2: the target domain (female, male; cat, dog, wild), as the model names them.",
+    show_default=False)]
+SeedOption = Annotated[str | None, typer.Option(
+    help="StarGAN v2: style seeds, comma-separated (1,2,3): each seed names one style, the same on any "
+    "machine; edit writes one output per seed, NAME_DOMAIN_sSEED.EXT.", show_default=False)]
+PsiOption = Annotated[float | None, typer.Option(
+    help="StarGAN v2: pull the seeds' styles toward the domain's mean style, 1 (none, the default) to 0.",
+    show_default=False)]
+RefOption = Annotated[Path | None, typer.Option(
+    "--ref", help="StarGAN v2: take the style from this photo's face (found and cropped as the inputs are).",
+    show_default=False)]
 ModelOption = Annotated[Path | None, typer.Option(
     "--model", "-m", envvar="STARBATCH_MODEL", show_envvar=True, help="Model file (.safetensors).",
     show_default=False)]

@@ -7,10 +7,14 @@ import typer
 
 from starbatch.cli.common import (
     DeviceOption,
+    DomainOption,
     ExpressionOption,
     FacesOption,
     ModelOption,
     PrecisionOption,
+    PsiOption,
+    RefOption,
+    SeedOption,
     ToOption,
     resolve_model,
     say_notes,
@@ -26,6 +30,10 @@ def edit(
     from_labels: Annotated[str | None, typer.Option(
         "--from", help="The photos' current labels (Blond_Hair,Young); others count as 0. "
         "Default: estimated by the model's classifier.")] = None,
+    domain: DomainOption = None,
+    seed: SeedOption = None,
+    psi: PsiOption = None,
+    ref: RefOption = None,
     model: ModelOption = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; mirrors the input tree. With one photo, "
                                       "NAME.EXT writes that file in EXT's format.")] = Path("edited"),
@@ -48,6 +56,8 @@ def edit(
     """Edit every photo under INPUTS and write the results, same size and format, under --out.
 
     Example: starbatch edit ./photos --to Black_Hair,Young -o ./edited
+
+    StarGAN v2: starbatch edit ./photos -m celeba_hq.safetensors --domain male --seed 1,2,3 -o ./edited
     """  # fmt: skip
     from starbatch.engines.run_record import record_path, refuse_other_settings, this_run, write_record
     from starbatch.files import check_writable
@@ -56,10 +66,11 @@ def edit(
 
     # Every usage error is found before torch loads (seconds): the request against the model
     # file's header, the inputs, the output place and what made the outputs already there.
-    spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels), device, precision)
+    options = EditOptions(to, expression, from_labels, domain, seed, psi, ref)
+    spec = EditorSpec.from_options(resolve_model(model), options, device, precision, faces.value)
     from starbatch.media.jobs import output_is_file, plan_jobs  # Pillow and numpy: after the request's check
 
-    plan = plan_jobs(inputs, out, overwrite, crop_only)
+    plan = plan_jobs(inputs, out, overwrite, crop_only, spec.variants)
     one_file = output_is_file(out)
     check_writable(out.parent if one_file else out, out)
     record_file = record_path(out, one_file)
@@ -91,7 +102,8 @@ def edit(
     else:
         engine = InProcess(spec.build())
     summary = edit_photos(inputs, out, engine, batch_size=batch_size, crop_only=crop_only, overwrite=overwrite,
-                          max_pixels=max_pixels, faces=faces.value, plan=plan)  # fmt: skip
+                          max_pixels=max_pixels, faces=faces.value, plan=plan,
+                          variants=spec.variants)  # fmt: skip
     if one_file and out.exists() and not summary["failed"]:
         write_record(record_file, record)
     write_report(report, summary)

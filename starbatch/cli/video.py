@@ -12,10 +12,14 @@ import typer
 
 from starbatch.cli.common import (
     DeviceOption,
+    DomainOption,
     ExpressionOption,
     FacesOption,
     ModelOption,
     PrecisionOption,
+    PsiOption,
+    RefOption,
+    SeedOption,
     ToOption,
     resolve_model,
     say_notes,
@@ -32,6 +36,10 @@ def video(
     from_labels: Annotated[str | None, typer.Option(
         "--from", help="The person's current labels (Blond_Hair,Young); others count as 0. "
         "Default: estimated once per clip by the model's classifier over 8 spread frames.")] = None,
+    domain: DomainOption = None,
+    seed: SeedOption = None,
+    psi: PsiOption = None,
+    ref: RefOption = None,
     model: ModelOption = None,
     faces: FacesOption = "detect",  # typer hands it over as Faces.detect
     out: Annotated[Path | None, typer.Option(
@@ -63,6 +71,8 @@ def video(
     when the face moves.
 
     Example: starbatch video talk.mp4 --expression happy -o talk_happy.mp4
+
+    StarGAN v2 (one style for the whole clip): starbatch video talk.mp4 -m afhq.safetensors --domain cat --seed 7
     """  # fmt: skip
     import av
 
@@ -80,7 +90,10 @@ def video(
         raise StarbatchError(f"{output}: output would overwrite the input; choose another -o")
     settings = EncodeSettings(codec=codec, crf=crf, preset=preset)
     check_output(output, settings)
-    spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels), device, precision)
+    options = EditOptions(to, expression, from_labels, domain, seed, psi, ref)
+    spec = EditorSpec.from_options(resolve_model(model), options, device, precision, faces.value)
+    if len(spec.variants) > 1:  # a clip is edited with one style (one condition) throughout
+        raise StarbatchError(f"video writes one clip: give one style, not {len(spec.variants)} (e.g. one --seed)")
     if not input_path.is_file():
         raise StarbatchError(f"{input_path}: " + ("a folder; video edits one clip (edit takes folders of photos)"
                                                   if input_path.is_dir() else "no such file"))  # fmt: skip

@@ -133,7 +133,8 @@ def run_edit(
             batch = [g for g in group if isinstance(g, Prepared)]
             if batch:
                 try:
-                    edited = editor(torch.from_numpy(np.stack([x for b in batch for x in b.model_inputs])))
+                    edited = editor(torch.from_numpy(np.stack([x for b in batch for x in b.model_inputs])),
+                                    [b.job.variant for b in batch for _ in b.model_inputs])
                 except (RuntimeError, MemoryError) as error:  # e.g. out of GPU memory: name the files, go on
                     for item in batch:
                         record(Outcome(item.job, "failed", f"model failed on this batch: {describe(error)}"))
@@ -186,15 +187,18 @@ class InProcess:
 
 def edit_photos(inputs: list[Path], out_dir: Path, engine: PhotoEngine, batch_size: int = 16,
                 crop_only: bool = False, overwrite: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-                faces: str = "detect", plan: JobPlan | None = None) -> dict:  # fmt: skip
+                faces: str = "detect", plan: JobPlan | None = None,
+                variants: tuple[str, ...] = ("",)) -> dict:  # fmt: skip
     """Edit every image under `inputs` with `engine` (InProcess or RayEngine); returns the report
     (also the source of the summary line). `out_dir` is the output folder, or the one output file.
 
     `faces`: "detect" (every face found; a photo with none fails) or "center" (the central square).
     `plan`: the jobs already planned from the same arguments (the CLI plans before loading the model).
+    `variants`: the request's output suffixes (EditorSpec.variants): one output per variant of each
+    photo, each its own job (the photo is decoded once per variant; G's cost dominates).
     """
     start = time.perf_counter()
-    plan = plan or plan_jobs(inputs, out_dir, overwrite, crop_only)
+    plan = plan or plan_jobs(inputs, out_dir, overwrite, crop_only, variants)
     failures: list[dict] = []
     if plan.skipped:
         tqdm.write(f"skipping {len(plan.skipped)} already edited (use --overwrite to redo)",

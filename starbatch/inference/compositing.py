@@ -6,15 +6,17 @@ upsampled residual so untouched detail keeps its full resolution.
 """
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from starbatch.faces.detection import FaceBox
+from starbatch.errors import StarbatchError
+from starbatch.faces.detection import NO_FACE, FaceBox, face_boxes
 from starbatch.faces.turned_crop import turned_back, turned_pixels
-from starbatch.media.images import Photo
+from starbatch.media.images import Photo, read_photo
 
 # Where a found face's change goes, in crop sides: the training framing (synthetic/faces.py) puts the
 # face's centre at 0.52 of the frame, its half-width at 0.23 and the hair up to ~0.3 either side
@@ -44,6 +46,21 @@ def model_input(photo: Photo, box: FaceBox, image_size: int) -> np.ndarray:
         ]  # fmt: skip
         small = np.stack(channels, axis=2)
     return np.ascontiguousarray(small.transpose(2, 0, 1)) * 2.0 - 1.0
+
+
+def reference_input(path: Path, image_size: int, faces: str = "detect") -> np.ndarray:
+    """A reference photo's largest face (the central square with faces="center") as a model input,
+    found and cropped as every edited photo is (engines/photos.py prepare)."""
+    if not Path(path).is_file():
+        raise StarbatchError(f"--ref {path}: no such file")
+    try:
+        photo = read_photo(Path(path))
+    except StarbatchError as error:
+        raise StarbatchError(f"--ref {path}: {error}") from None
+    boxes = face_boxes(photo.rgb, faces)
+    if not boxes:
+        raise StarbatchError(f"--ref {path}: {NO_FACE}")
+    return model_input(photo, boxes[0], image_size)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

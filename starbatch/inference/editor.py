@@ -9,7 +9,8 @@ request from the model file's header alone, so a usage error answers before torc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,13 +46,14 @@ class Editor:
     def image_size(self) -> int:
         return self.model.config.image_size
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, 3, S, S) in [-1, 1] -> edited (N, 3, S, S) float32 on the CPU."""
+    def __call__(self, images: torch.Tensor, variants: list[int] | None = None) -> torch.Tensor:
+        """(N, 3, S, S) in [-1, 1] -> edited (N, 3, S, S) float32 on the CPU; `variants`: which of the
+        request's variants each image becomes (None: the first)."""
         import torch  # loaded with the weights already (__init__): a lookup
 
         with torch.inference_mode():
             x = images.to(self.device, non_blocking=True)
-            for condition in self.conditioning.conditions(x):
+            for condition in self.conditioning.conditions(x, variants):
                 with autocast(self.device, self.precision):
                     x = self.model.generator(x, condition)
             return x.float().cpu()
@@ -74,18 +76,26 @@ class EditorSpec:
     device: str = "auto"
     precision: str = "auto"
     notes: tuple[str, ...] = ()  # what the family tells the user about the request (CLI prints them)
+    variants: tuple[str, ...] = ("",)  # output name suffixes: one output per variant of each input
 
     @classmethod
     def from_options(cls, model_path: Path, options: EditOptions, device: str = "auto",
-                     precision: str = "auto") -> EditorSpec:  # fmt: skip
-        """Check the user's request against the model file's header: no weights are read."""
+                     precision: str = "auto", faces: str = "detect") -> EditorSpec:  # fmt: skip
+        """Check the user's request against the model file's header: no weights are read. A
+        reference photo's face is cropped here, as the inputs are (`faces`)."""
         model_path = Path(model_path)
         metadata, names = read_header(model_path)
         config = config_from_metadata(model_path, metadata)
         model_family = family(config.architecture)
+        model_family.check_options(model_path, options)
+        from starbatch.inference.compositing import reference_input  # torch: only once the request is valid
+
+        options = replace(options, crop_reference=functools.partial(reference_input, image_size=config.image_size,
+                                                                    faces=faces))
         request = model_family.request(model_path, config, network_names(names), options)
         check_precision(precision)
-        return cls(model_path, request, device, precision, tuple(model_family.notes(config, options)))
+        return cls(model_path, request, device, precision, tuple(model_family.notes(config, options)),
+                   model_family.variants(request))
 
     def build(self, device: str | None = None, precision: str | None = None) -> Editor:
         return Editor(self.model_path, self.request, device or self.device, precision or self.precision)

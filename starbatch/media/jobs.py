@@ -27,6 +27,7 @@ class Job:
     input_path: Path
     output: Path
     image_format: str | None = None  # None: the input's own (crops: PNG); -o NAME.EXT: EXT's
+    variant: int = 0  # which of the request's variants (e.g. a v2 style) this output is
 
 
 @dataclass
@@ -40,11 +41,14 @@ def output_is_file(out: Path) -> bool:
     return is_image_path(out) and not out.is_dir()
 
 
-def plan_jobs(inputs: list[Path], out: Path, overwrite: bool, crop_only: bool) -> JobPlan:
+def plan_jobs(inputs: list[Path], out: Path, overwrite: bool, crop_only: bool,
+              variants: tuple[str, ...] = ("",)) -> JobPlan:  # fmt: skip
     """Find image files under `inputs` (recursively) and map each to its place under `out`, or, for
     one photo and `-o NAME.EXT`, to that file in EXT's format.
 
     Files inside `out` are never taken as inputs, so `-o photos/edited` reruns cleanly.
+    Each input gives one job per variant, its output's stem followed by the variant's suffix
+    (photo_male_s7.jpg); the one variant "" keeps the input's name.
     """
     out = Path(out)
     to_file = output_is_file(out)
@@ -54,19 +58,27 @@ def plan_jobs(inputs: list[Path], out: Path, overwrite: bool, crop_only: bool) -
     found = _photos(roots, None if to_file else out.resolve())
     plan = JobPlan([], [])
     claimed: dict[Path, Path] = {}
+    if to_file and len(variants) > 1:
+        raise StarbatchError(f"-o {out}: names one file, but this request writes {len(variants)} outputs per photo; "
+                             "give a folder for -o")
     for input_path, relative in found:
-        if to_file:
-            job = Job(input_path, out, FORMAT_BY_SUFFIX[out.suffix.lower()])
-        else:
-            output = out / relative
-            job = Job(input_path, output.with_suffix(".png") if crop_only else output)  # crops stay lossless
-        if job.output.resolve() == input_path.resolve():
-            raise StarbatchError(f"{input_path}: the output would overwrite the input; choose another -o")
-        if job.output in claimed:
-            raise StarbatchError(f"{claimed[job.output]} and {input_path} would both be written to "
-                                 f"{job.output}; edit them in separate runs with their own -o")  # fmt: skip
-        claimed[job.output] = input_path
-        (plan.jobs if overwrite or not job.output.exists() else plan.skipped).append(job)
+        for variant, suffix in enumerate(variants):
+            if to_file:
+                job = Job(input_path, out, FORMAT_BY_SUFFIX[out.suffix.lower()], variant)
+            else:
+                output = out / relative
+                if suffix:
+                    output = output.with_name(f"{output.stem}{suffix}{output.suffix}")
+                if crop_only:
+                    output = output.with_suffix(".png")  # model-size crops are kept lossless
+                job = Job(input_path, output, None, variant)
+            if job.output.resolve() == input_path.resolve():
+                raise StarbatchError(f"{input_path}: the output would overwrite the input; choose another -o")
+            if job.output in claimed:
+                raise StarbatchError(f"{claimed[job.output]} and {input_path} would both be written to "
+                                     f"{job.output}; edit them in separate runs with their own -o")  # fmt: skip
+            claimed[job.output] = input_path
+            (plan.jobs if overwrite or not job.output.exists() else plan.skipped).append(job)
     return plan
 
 

@@ -12,9 +12,12 @@ object, picklable, so Ray workers can build the same conditioning.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from starbatch.errors import StarbatchError
 
 if TYPE_CHECKING:  # torch is not imported for `starbatch --help`
     import torch
@@ -36,13 +39,26 @@ class ModelConfig(Protocol):
 class EditOptions:
     """The user's request as the CLI takes it, before a family reads it against the model file.
 
-    StarGAN v1 reads `to`, `expression` and `source_labels` (the --from text); a family refuses,
-    with one line, what it cannot do. A new family adds the fields it needs (v2: a domain, a seed,
-    a reference photo)."""
+    StarGAN v1 reads `to`, `expression` and `source_labels` (the --from text); StarGAN v2 `domain`,
+    `seed` (the --seed text: one or more seeds), `psi` and `reference` (a photo whose face gives the
+    style). A family takes the options in its `takes`; any other one given is refused in one line
+    (Family.check_options). `crop_reference` is not the user's: it makes a photo's face crop at the
+    model's size, given by the inference side, which crops every photo (models/ reads none); a
+    family calls it once the rest of the request is checked."""
 
     to: str | None = None
     expression: str | None = None
     source_labels: str | None = None
+    domain: str | None = None
+    seed: str | None = None
+    psi: float | None = None
+    reference: Path | None = None
+    crop_reference: Callable[[Path], Any] | None = None  # -> (3, S, S) float32 numpy array in [-1, 1]
+
+
+# How the CLI spells each option, for messages.
+OPTION_FLAGS = {"to": "--to", "expression": "--expression", "source_labels": "--from", "domain": "--domain",
+                "seed": "--seed", "psi": "--psi", "reference": "--ref"}
 
 
 class Conditioning(ABC):
@@ -54,8 +70,11 @@ class Conditioning(ABC):
         """Whether the conditions depend on the images edited (v1: labels estimated by D)."""
 
     @abstractmethod
-    def conditions(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """For (N, 3, S, S) model inputs on the model's device: what each pass of G takes."""
+    def conditions(self, images: torch.Tensor, variants: list[int] | None = None) -> list[torch.Tensor]:
+        """For (N, 3, S, S) model inputs on the model's device: what each pass of G takes.
+
+        `variants`: which of the request's variants (Family.variants) each image is edited into;
+        None: the first, for all."""
 
     @abstractmethod
     def settled(self, images: torch.Tensor) -> Any:
@@ -84,6 +103,20 @@ class Family(ABC):
     """One model family: StarGAN v1, StarGAN v2, ..."""
 
     architecture: str  # the model file's `architecture` metadata value
+    takes: tuple[str, ...]  # the EditOptions fields it reads
+
+    def check_options(self, path: Path, options: EditOptions) -> None:
+        """Refuse, in one line naming the family and what it takes, options that are another family's."""
+        foreign = [name for name in OPTION_FLAGS if getattr(options, name) is not None and name not in self.takes]
+        if foreign:
+            given = ", ".join(OPTION_FLAGS[name] for name in foreign)
+            raise StarbatchError(f"{Path(path).name} is a {self.architecture} model, which takes "
+                                 f"{', '.join(OPTION_FLAGS[name] for name in self.takes)}; not {given}")
+
+    def variants(self, request: Any) -> tuple[str, ...]:
+        """One output per variant of every input, named with the variant's suffix (v2: one per style,
+        "_male_s7"); one variant with no suffix by default, so outputs keep the inputs' names."""
+        return ("",)
 
     @abstractmethod
     def config_from_json(self, path: Path, data: dict) -> ModelConfig:

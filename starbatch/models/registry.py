@@ -13,11 +13,12 @@ from starbatch.errors import StarbatchError
 from starbatch.models import model_file
 from starbatch.models.family import Family, LoadedModel, ModelConfig
 from starbatch.models.stargan_v1.family import STARGAN_V1
+from starbatch.models.stargan_v2.family import STARGAN_V2
 
 if TYPE_CHECKING:
     import torch
 
-FAMILIES: dict[str, Family] = {family.architecture: family for family in (STARGAN_V1,)}
+FAMILIES: dict[str, Family] = {family.architecture: family for family in (STARGAN_V1, STARGAN_V2)}
 
 
 def family(architecture: str) -> Family:
@@ -39,6 +40,23 @@ def read_config(path: Path) -> ModelConfig:
     """The file's configuration from its header alone: no weights are read."""
     metadata, _ = model_file.read_header(path)
     return config_from_metadata(path, metadata)
+
+
+def official_architecture(path: Path) -> str | None:
+    """Which family's official checkpoint `path` holds, from its top level: StarGAN v2's
+    `*_nets_ema.ckpt` is a dict of state_dicts by network name (mapping_network, style_encoder...),
+    anything else is taken for StarGAN v1's. None: unreadable (each importer says why, in one line).
+    Only tensors are unpickled (weights_only); mmap spares reading them where the file allows."""
+    try:
+        try:
+            content = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # a legacy (pre-zip) file, as the released v2 ones are: no mmap
+            content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - unreadable for any reason: the importer names it
+        return None
+    if isinstance(content, dict) and any(name in content for name in ("mapping_network", "style_encoder")):
+        return STARGAN_V2.architecture
+    return STARGAN_V1.architecture
 
 
 def load_model(path: Path, device: str | torch.device = "cpu") -> LoadedModel:

@@ -144,3 +144,18 @@ def test_a_killed_worker_loses_no_video_frame(tmp_path, ray_session, spec, marke
     assert not marker.exists()
     assert frame_times(tmp_path / "ray.mp4") == frame_times(clip)
     assert audio_packets(tmp_path / "ray.mp4") == audio_packets(clip)
+
+
+def test_two_ray_workers_edit_with_v2_styles_as_in_process(tmp_path, ray_session, v2_model):
+    # The request travels as seeds and a domain; each worker makes the styles from its own copy of the model.
+    spec = EditorSpec.from_options(v2_model, EditOptions(domain="male", seed="4,9"), "cpu", "fp32")
+    inputs = photos(tmp_path / "in", 3)
+    local = edit_photos([inputs], tmp_path / "local", InProcess(spec.build()), batch_size=2, faces="center",
+                        variants=spec.variants)
+    remote = edit_photos([inputs], tmp_path / "ray", engine(spec), batch_size=2, faces="center",
+                         variants=spec.variants)
+    assert local["edited"] == remote["edited"] == 6
+    names = sorted(os.listdir(tmp_path / "local"))
+    assert names == sorted(os.listdir(tmp_path / "ray")) and "face_02_male_s9.png" in names
+    for name in names:
+        assert np.abs(pixels(tmp_path / "local" / name) - pixels(tmp_path / "ray" / name)).max() <= 1

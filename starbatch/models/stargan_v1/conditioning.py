@@ -25,7 +25,8 @@ class LabelConditioning(Conditioning):
     def reads_images(self) -> bool:
         return self.request.estimates_source
 
-    def conditions(self, images: torch.Tensor) -> list[torch.Tensor]:
+    def conditions(self, images: torch.Tensor, variants: list[int] | None = None) -> list[torch.Tensor]:
+        # one variant: a v1 request edits each photo into one result
         source_labels = self._estimate(images) if self.reads_images else self.request.source_labels
         vectors = []
         for edit in self.request.passes:

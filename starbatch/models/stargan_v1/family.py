@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 class StarGANv1(Family):
     architecture = ARCHITECTURE
+    takes = ("to", "expression", "source_labels")
 
     def config_from_json(self, path: Path, data: dict) -> ModelConfig:
         return config_from_dict(path, data)

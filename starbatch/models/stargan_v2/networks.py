@@ -7,69 +7,28 @@ and `fan` (fan.py). Images are in [-1, 1]; G ends without tanh, as the official 
 Every network takes `img_size` and is built from it (the generator itself is fully convolutional);
 `dim_in`, `max_conv_dim` and `hidden_dim` exist so smaller networks can be trained and tested on CPUs,
 their defaults are the official values.
+
+`backend` (Generator, and the blocks it hands it to): None runs the official layers; "auto" runs the
+fused ops of starbatch.kernels (AdaIN + LeakyReLU, affine IN + LeakyReLU) through their dispatcher,
+Triton on CUDA and their PyTorch reference elsewhere, which computes what the official layers do
+(tests/models/stargan_v2/test_v2_fused.py); "reference" or "triton" force one side.
 """
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from starbatch.kernels import adain, instance_norm
 from starbatch.models.stargan_v2.fan import FAN
+from starbatch.models.stargan_v2.shapes import NetworkConfig, official_dim_in  # noqa: F401 (re-exported)
 
 LRELU_SLOPE = 0.2
 # Decoder outputs of these sizes get the high-pass of the masked encoder features (official forward).
 MASKED_SIZES = (32, 64, 128)
 # Official HighPass kernel; the buffer holds it divided by w_hpf.
 HIGH_PASS_KERNEL = ((-1.0, -1.0, -1.0), (-1.0, 8.0, -1.0), (-1.0, -1.0, -1.0))
-
-
-def official_dim_in(img_size: int) -> int:
-    """Channels of the first conv in every official network: 2**14 // img_size (64 at 256 px)."""
-    return 2**14 // img_size
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    """Everything that fixes the networks' shapes; the defaults are the official CelebA-HQ model's."""
-
-    img_size: int = 256
-    num_domains: int = 2
-    style_dim: int = 64
-    latent_dim: int = 16
-    w_hpf: float = 1.0
-    dim_in: int = 0  # 0: the official 2**14 // img_size
-    max_conv_dim: int = 512
-    hidden_dim: int = 512  # mapping network width; official code fixes it at 512
-
-    def __post_init__(self) -> None:
-        if self.img_size < 16 or self.img_size & (self.img_size - 1):
-            raise ValueError(f"img_size must be a power of two of at least 16, not {self.img_size}")
-        if self.dim_in == 0:
-            object.__setattr__(self, "dim_in", official_dim_in(self.img_size))
-        for name in ("num_domains", "style_dim", "latent_dim", "dim_in", "max_conv_dim", "hidden_dim"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
-        if self.w_hpf < 0:
-            raise ValueError(f"w_hpf must not be negative, not {self.w_hpf}")
-
-    @property
-    def uses_masks(self) -> bool:
-        """w_hpf > 0: G adds high-passed encoder features under FAN's face masks, and needs FAN."""
-        return self.w_hpf > 0
-
-    def new_generator(self) -> "Generator":
-        return Generator(self.img_size, self.style_dim, self.max_conv_dim, self.w_hpf, self.dim_in)
-
-    def new_mapping_network(self) -> "MappingNetwork":
-        return MappingNetwork(self.latent_dim, self.style_dim, self.num_domains, self.hidden_dim)
-
-    def new_style_encoder(self) -> "StyleEncoder":
-        return StyleEncoder(self.img_size, self.style_dim, self.num_domains, self.max_conv_dim, self.dim_in)
-
-    def new_discriminator(self) -> "Discriminator":
-        return Discriminator(self.img_size, self.num_domains, self.max_conv_dim, self.dim_in)
 
 
 class ResBlk(nn.Module):
@@ -91,18 +50,22 @@ class ResBlk(nn.Module):
             x = self.conv1x1(x)
         return F.avg_pool2d(x, 2) if self.downsample else x
 
-    def residual(self, x: torch.Tensor) -> torch.Tensor:
-        if self.normalize:
-            x = self.norm1(x)
-        x = self.conv1(F.leaky_relu(x, LRELU_SLOPE))
+    def residual(self, x: torch.Tensor, backend: str | None = None) -> torch.Tensor:
+        x = self.conv1(_norm_lrelu(self.norm1, x, backend) if self.normalize else F.leaky_relu(x, LRELU_SLOPE))
         if self.downsample:
             x = F.avg_pool2d(x, 2)
-        if self.normalize:
-            x = self.norm2(x)
-        return self.conv2(F.leaky_relu(x, LRELU_SLOPE))
+        return self.conv2(_norm_lrelu(self.norm2, x, backend) if self.normalize else F.leaky_relu(x, LRELU_SLOPE))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.shortcut(x) + self.residual(x)) / math.sqrt(2)  # unit variance (official)
+    def forward(self, x: torch.Tensor, backend: str | None = None) -> torch.Tensor:
+        return (self.shortcut(x) + self.residual(x, backend)) / math.sqrt(2)  # unit variance (official)
+
+
+def _norm_lrelu(norm: nn.InstanceNorm2d, x: torch.Tensor, backend: str | None) -> torch.Tensor:
+    """LeakyReLU(IN(x)) of an affine InstanceNorm2d: its layers, or the fused op where `backend` is given."""
+    if backend is None:
+        return F.leaky_relu(norm(x), LRELU_SLOPE)
+    return instance_norm(x, norm.weight, norm.bias, eps=norm.eps, relu=True, negative_slope=LRELU_SLOPE,
+                         backend=backend)
 
 
 class AdaIN(nn.Module):
@@ -116,6 +79,13 @@ class AdaIN(nn.Module):
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         gamma, beta = self.fc(s)[:, :, None, None].chunk(2, dim=1)
         return (1 + gamma) * self.norm(x) + beta
+
+    def lrelu(self, x: torch.Tensor, s: torch.Tensor, backend: str | None = None) -> torch.Tensor:
+        """LeakyReLU(AdaIN(x, s)), as every AdainResBlk uses it: the layers, or the fused op."""
+        if backend is None:
+            return F.leaky_relu(self(x, s), LRELU_SLOPE)
+        gamma, beta = self.fc(s).chunk(2, dim=1)
+        return adain(x, gamma, beta, eps=self.norm.eps, negative_slope=LRELU_SLOPE, backend=backend)
 
 
 class AdainResBlk(nn.Module):
@@ -137,15 +107,15 @@ class AdainResBlk(nn.Module):
             x = F.interpolate(x, scale_factor=2, mode="nearest")
         return self.conv1x1(x) if self.conv1x1 is not None else x
 
-    def residual(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        x = F.leaky_relu(self.norm1(x, s), LRELU_SLOPE)
+    def residual(self, x: torch.Tensor, s: torch.Tensor, backend: str | None = None) -> torch.Tensor:
+        x = self.norm1.lrelu(x, s, backend)
         if self.upsample:
             x = F.interpolate(x, scale_factor=2, mode="nearest")
         x = self.conv1(x)
-        return self.conv2(F.leaky_relu(self.norm2(x, s), LRELU_SLOPE))
+        return self.conv2(self.norm2.lrelu(x, s, backend))
 
-    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        out = self.residual(x, s)
+    def forward(self, x: torch.Tensor, s: torch.Tensor, backend: str | None = None) -> torch.Tensor:
+        out = self.residual(x, s, backend)
         if self.w_hpf == 0:
             out = (out + self.shortcut(x)) / math.sqrt(2)
         return out
@@ -174,10 +144,11 @@ class Generator(nn.Module):
     """
 
     def __init__(self, img_size: int = 256, style_dim: int = 64, max_conv_dim: int = 512,
-                 w_hpf: float = 1, dim_in: int | None = None):
+                 w_hpf: float = 1, dim_in: int | None = None, backend: str | None = None):
         super().__init__()
         dim_in = dim_in or official_dim_in(img_size)
         self.img_size = img_size
+        self.backend = backend  # None: the official layers; else the fused ops (module docstring)
         self.from_rgb = nn.Conv2d(3, dim_in, 3, 1, 1)
         self.encode = nn.ModuleList()
         self.decode = nn.ModuleList()
@@ -209,14 +180,15 @@ class Generator(nn.Module):
         for block in self.encode:
             if masks is not None and x.size(2) in MASKED_SIZES:
                 cache[x.size(2)] = x
-            x = block(x)
+            x = block(x, self.backend)
         for block in self.decode:
-            x = block(x, s)
+            x = block(x, s, self.backend)
             if masks is not None and x.size(2) in MASKED_SIZES:
                 mask = masks[0] if x.size(2) == 32 else masks[1]
                 mask = F.interpolate(mask, size=x.size(2), mode="bilinear")
                 x = x + self.hpf(mask * cache[x.size(2)])
-        return self.to_rgb(x)
+        norm, _, conv = self.to_rgb
+        return conv(_norm_lrelu(norm, x, self.backend))
 
 
 def _pick(per_domain: list[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
@@ -298,7 +270,23 @@ class Networks(nn.Module):
     def __init__(self, config: NetworkConfig):
         super().__init__()
         self.config = config
-        self.generator = config.new_generator()
-        self.mapping_network = config.new_mapping_network()
-        self.style_encoder = config.new_style_encoder()
+        self.generator = new_generator(config)
+        self.mapping_network = new_mapping_network(config)
+        self.style_encoder = new_style_encoder(config)
         self.fan = FAN() if config.uses_masks else None
+
+
+def new_generator(config: NetworkConfig, backend: str | None = None) -> Generator:
+    return Generator(config.img_size, config.style_dim, config.max_conv_dim, config.w_hpf, config.dim_in, backend)
+
+
+def new_mapping_network(config: NetworkConfig) -> MappingNetwork:
+    return MappingNetwork(config.latent_dim, config.style_dim, config.num_domains, config.hidden_dim)
+
+
+def new_style_encoder(config: NetworkConfig) -> StyleEncoder:
+    return StyleEncoder(config.img_size, config.style_dim, config.num_domains, config.max_conv_dim, config.dim_in)
+
+
+def new_discriminator(config: NetworkConfig) -> Discriminator:
+    return Discriminator(config.img_size, config.num_domains, config.max_conv_dim, config.dim_in)

@@ -80,3 +80,26 @@ def sample(networks: Networks, x: torch.Tensor, style: torch.Tensor) -> torch.Te
     """The official sample-mode forward: G(x, s, masks=FAN.get_heatmap(x) if w_hpf > 0 else None)."""
     x = _like(x, networks.generator)
     return translate(networks.generator, x, style, face_masks(networks, x))
+
+
+class StyleTranslator(torch.nn.Module):
+    """The official sample-mode forward as the module an Editor runs for G: x and one style per image
+    -> G(x, s, masks=FAN.get_heatmap(x)) with masks only when the model has them (w_hpf > 0).
+
+    The masks come from the images it is given: the model-size crops, as the official test code
+    computes them on its 256 px inputs."""
+
+    def __init__(self, generator: Generator, fan: torch.nn.Module | None = None):
+        super().__init__()
+        if (fan is None) != (generator.hpf is None):
+            raise ValueError("a generator with w_hpf > 0 needs the FAN, and one without takes none")
+        self.generator, self.fan = generator, fan
+
+    def forward(self, x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+        masks = None
+        if self.fan is not None:
+            # In fp32 even under half-precision autocast: the masks are thresholded at 0.1, min-max scaled
+            # and raised to powers up to 4 (fan.heatmap_masks), which bf16's 8 bits would coarsen.
+            with torch.autocast(x.device.type, enabled=False):
+                masks = self.fan.get_heatmap(x.float())
+        return self.generator(x, styles, masks=masks)

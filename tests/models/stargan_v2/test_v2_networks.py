@@ -6,6 +6,7 @@ import official_stargan_v2 as official
 import pytest
 import torch
 
+from starbatch.models.stargan_v2 import networks as v2_networks
 from starbatch.models.stargan_v2.networks import Networks
 
 
@@ -42,7 +43,7 @@ def test_state_dict_names_and_shapes_are_the_official_ones(layouts, name):
     layout = layouts[name]
     with torch.device("meta"):
         networks = Networks(layout.config())
-        discriminator = layout.config().new_discriminator()
+        discriminator = v2_networks.new_discriminator(layout.config())
     expected = {f"{net}.{key}": shape for net, shapes in layout.shapes().items() for key, shape in shapes.items()}
     if layout.w_hpf > 0:
         expected.update({f"fan.{key}": shape for key, shape in official.fan_shapes().items()})
@@ -78,7 +79,7 @@ def test_official_weights_without_the_high_pass_buffer_miss_only_it(layouts, off
 def test_generator_without_masks_matches_official(layouts, official_nets, images, agreement, name):
     layout = layouts[name]
     nets = official_nets(layout, fan=False)
-    generator = _loaded(layout.config().new_generator(), nets["generator"])
+    generator = _loaded(v2_networks.new_generator(layout.config()), nets["generator"])
     x = images(2, layout.img_size)
     s = torch.randn(2, layout.style_dim, generator=torch.Generator().manual_seed(1))
 
@@ -92,7 +93,7 @@ def test_generator_without_masks_matches_official(layouts, official_nets, images
 def test_generator_with_masks_matches_official(layouts, official_nets, images, agreement, name):
     layout = layouts[name]
     nets = official_nets(layout, fan=False)
-    generator = _loaded(layout.config().new_generator(), nets["generator"])
+    generator = _loaded(v2_networks.new_generator(layout.config()), nets["generator"])
     x = images(2, layout.img_size, seed=3)
     s = torch.randn(2, layout.style_dim, generator=torch.Generator().manual_seed(2))
     # Mask-like maps at FAN's 256 px: smooth, in [0, 1], different for the two masks.
@@ -119,7 +120,7 @@ def test_generator_with_masks_matches_official(layouts, official_nets, images, a
 def test_generator_runs_at_other_sizes(layouts, official_nets, images, agreement):
     layout = layouts["tiny_plain"]  # fully convolutional: the 64 px weights run at 128 px
     nets = official_nets(layout)
-    generator = _loaded(layout.config().new_generator(), nets["generator"])
+    generator = _loaded(v2_networks.new_generator(layout.config()), nets["generator"])
     x = images(1, 128)
     s = torch.randn(1, layout.style_dim, generator=torch.Generator().manual_seed(6))
 
@@ -130,7 +131,7 @@ def test_generator_runs_at_other_sizes(layouts, official_nets, images, agreement
 
 
 def test_masks_on_a_generator_without_high_pass_are_refused(layouts):
-    generator = layouts["tiny_plain"].config().new_generator()
+    generator = v2_networks.new_generator(layouts["tiny_plain"].config())
     masks = (torch.ones(1, 1, 256, 256), torch.ones(1, 1, 256, 256))
     with pytest.raises(ValueError, match="w_hpf"):
         generator(torch.zeros(1, 3, 64, 64), torch.zeros(1, 12), masks=masks)
@@ -139,7 +140,7 @@ def test_masks_on_a_generator_without_high_pass_are_refused(layouts):
 def test_mapping_network_matches_official(layouts, official_nets, agreement):
     layout = layouts["tiny_plain"]
     nets = official_nets(layout)
-    mapping_network = _loaded(layout.config().new_mapping_network(), nets["mapping_network"])
+    mapping_network = _loaded(v2_networks.new_mapping_network(layout.config()), nets["mapping_network"])
     z = torch.randn(6, layout.latent_dim, generator=torch.Generator().manual_seed(7))
     y = torch.tensor([0, 1, 2, 2, 1, 0])
 
@@ -152,7 +153,7 @@ def test_mapping_network_matches_official(layouts, official_nets, agreement):
 def test_style_encoder_matches_official(layouts, official_nets, images, agreement):
     layout = layouts["tiny_plain"]
     nets = official_nets(layout)
-    style_encoder = _loaded(layout.config().new_style_encoder(), nets["style_encoder"])
+    style_encoder = _loaded(v2_networks.new_style_encoder(layout.config()), nets["style_encoder"])
     x = images(3, layout.img_size, seed=8)
     y = torch.tensor([2, 0, 1])
 
@@ -166,7 +167,7 @@ def test_discriminator_matches_official(layouts, images, agreement):
     layout = layouts["tiny_plain"]
     shapes = official.discriminator_shapes(layout.img_size, layout.num_domains, layout.max_conv_dim, layout.dim_in)
     state = official.random_state(shapes, torch.Generator().manual_seed(9))
-    discriminator = _loaded(layout.config().new_discriminator(), state)
+    discriminator = _loaded(v2_networks.new_discriminator(layout.config()), state)
     x = images(3, layout.img_size, seed=10)
     y = torch.tensor([1, 2, 0])
 
