@@ -76,7 +76,8 @@ def edit(
     record_file = record_path(out, one_file)
     record, earlier = this_run(record_file, spec.model_path, spec.request,
                                {"faces": faces.value, "crop_only": crop_only, "precision": precision},
-                               {"--to": to, "--expression": expression, "--from": from_labels})  # fmt: skip
+                               {"--to": to, "--expression": expression, "--from": from_labels, "--domain": domain,
+                                "--seed": seed, "--psi": psi, "--ref": str(ref) if ref else None})  # fmt: skip
     if not one_file or out.exists():  # a record beside a file that is not there tells nothing
         refuse_other_settings(out, earlier, record, overwrite, one_file)
     if workers is not None or address:

@@ -102,7 +102,8 @@ def video(
     record, earlier = this_run(
         record_file, spec.model_path, spec.request,
         {"faces": faces.value, "precision": precision, "codec": settings.resolved_codec(), "crf": crf,
-         "preset": preset}, {"--to": to, "--expression": expression, "--from": from_labels},
+         "preset": preset}, {"--to": to, "--expression": expression, "--from": from_labels, "--domain": domain,
+                                "--seed": seed, "--psi": psi, "--ref": str(ref) if ref else None},
         inputs={"input": input_path})  # fmt: skip
     say_notes(spec.notes)
     if output.exists() and not overwrite:

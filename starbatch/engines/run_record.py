@@ -12,6 +12,7 @@ command passes (framing, crop, precision; video: the input clip and the encoder 
 size, workers and device are not recorded: they change how fast, not what.
 """
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -60,7 +61,7 @@ def this_run(record: Path, model: Path, request: Any, options: dict[str, Any], g
     `inputs`: the files edited (video: the clip), known by path, size and mtime."""
     earlier = read_record(record)
     known = (earlier or {}).get("settings", {})
-    settings = {"model": file_identity(model, known.get("model")), "request": repr(request), **options}
+    settings = {"model": file_identity(model, known.get("model")), "request": request_digest(request), **options}
     for name, path in (inputs or {}).items():
         settings[name] = file_identity(path, content=False)
     return {"version": VERSION, "settings": settings, "given": given}, earlier
@@ -108,3 +109,19 @@ def write_record(path: Path, record: dict) -> None:
 
 def _words(given: dict[str, str]) -> str:
     return " ".join(f"{option} {value}" for option, value in given.items() if value) or "no request"
+
+
+def request_digest(request: Any) -> str:
+    """The family's request as text that tells any two requests apart: its fields, with every array
+    (v1 source labels, a v2 reference crop, which numpy's repr would abbreviate) as a hash of its bytes."""
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(item) for item in value]
+        if hasattr(value, "tobytes") and hasattr(value, "shape"):  # a numpy array
+            return f"array{tuple(value.shape)} {hashlib.sha256(value.tobytes()).hexdigest()[:16]}"
+        return value
+    return repr(plain(request))

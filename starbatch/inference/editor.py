@@ -88,9 +88,7 @@ class EditorSpec:
         config = config_from_metadata(model_path, metadata)
         model_family = family(config.architecture)
         model_family.check_options(model_path, options)
-        from starbatch.inference.compositing import reference_input  # torch: only once the request is valid
-
-        options = replace(options, crop_reference=functools.partial(reference_input, image_size=config.image_size,
+        options = replace(options, crop_reference=functools.partial(_reference_crop, image_size=config.image_size,
                                                                     faces=faces))
         request = model_family.request(model_path, config, network_names(names), options)
         check_precision(precision)
@@ -99,3 +97,10 @@ class EditorSpec:
 
     def build(self, device: str | None = None, precision: str | None = None) -> Editor:
         return Editor(self.model_path, self.request, device or self.device, precision or self.precision)
+
+
+def _reference_crop(path: Path, image_size: int, faces: str):
+    """A --ref photo's face crop; compositing (and torch) load only when a request has one."""
+    from starbatch.inference.compositing import reference_input
+
+    return reference_input(path, image_size, faces)

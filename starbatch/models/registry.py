@@ -47,6 +47,8 @@ def official_architecture(path: Path) -> str | None:
     `*_nets_ema.ckpt` is a dict of state_dicts by network name (mapping_network, style_encoder...),
     anything else is taken for StarGAN v1's. None: unreadable (each importer says why, in one line).
     Only tensors are unpickled (weights_only); mmap spares reading them where the file allows."""
+    import torch
+
     try:
         try:
             content = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
