@@ -22,6 +22,9 @@ ModelOption = Annotated[Path | None, typer.Option(
     show_default=False)]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 PrecisionOption = Annotated[str, typer.Option(help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16.")]
+BackendOption = Annotated[str, typer.Option(
+    help="What runs the generator: auto (onnxruntime on CPU in fp32, torch on GPU), torch, onnxruntime "
+    "(exported once per model file, cached in ~/.cache/starbatch/onnx).")]
 
 Faces = Enum("Faces", {mode: mode for mode in FACE_MODES}, type=str)  # typer's choices: the detector's modes
 

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from starbatch.cli.common import (
+    BackendOption,
     DeviceOption,
     ExpressionOption,
     FacesOption,
@@ -33,6 +34,7 @@ def edit(
         show_default=False)] = None,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
+    backend: BackendOption = "auto",
     faces: FacesOption = "detect",  # typer hands it over as Faces.detect
     crop_only: Annotated[bool, typer.Option(help="Write the model-size crop (PNG) instead of pasting back; with "
                                             "--faces detect, the largest face's crop.")] = False,
@@ -56,7 +58,8 @@ def edit(
     if batch_size is None:
         batch_size = default_batch_size(pick_device(device))
     # The request is checked against the file's header; each engine loads the weights where it runs.
-    spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels), device, precision)
+    spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels),
+                                   device, precision, backend)
     say_notes(spec.notes)
     if workers is not None or address:
         from starbatch.engines.ray_pool import RayEngine

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from starbatch.cli.common import (
+    BackendOption,
     DeviceOption,
     ExpressionOption,
     FacesOption,
@@ -45,6 +46,7 @@ def video(
     batch_size: Annotated[int, typer.Option(min=1, help="Frames per model batch.")] = 8,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
+    backend: BackendOption = "auto",
     workers: Annotated[int | None, typer.Option(
         min=1, help="Edit keyframe-aligned segments in N Ray workers (one GPU each where CUDA is).",
         show_default=False)] = None,
@@ -79,7 +81,8 @@ def video(
         raise StarbatchError(f"{output}: already exists (use --overwrite to replace it)")
     output.parent.mkdir(parents=True, exist_ok=True)
     settings = EncodeSettings(codec=codec, crf=crf, preset=preset)
-    spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels), device, precision)
+    spec = EditorSpec.from_options(resolve_model(model), EditOptions(to, expression, from_labels),
+                                   device, precision, backend)
     say_notes(spec.notes)
     try:
         if workers is not None or address or os.environ.get("RAY_ADDRESS"):

@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from starbatch.inference.runtime import autocast, check_precision, pick_device, resolve_precision
+from starbatch.inference.backends import check_backend, make_generator
+from starbatch.inference.runtime import check_precision, pick_device, resolve_precision
 from starbatch.models.family import EditOptions, LoadedModel
 from starbatch.models.model_file import network_names, read_header
 from starbatch.models.registry import config_from_metadata, family, load_model
@@ -20,14 +21,17 @@ class Editor:
     """Loads the model once and edits batches of model inputs; the same class runs in Ray actors.
 
     `request` is the model family's (e.g. v1's label passes and source labels), made by
-    EditorSpec.from_options; `precision` "auto" resolves for this Editor's device.
+    EditorSpec.from_options; `precision` "auto" resolves for this Editor's device, `backend`
+    (auto, torch, onnxruntime) for its device and precision (backends.py).
     """
 
-    def __init__(self, model: LoadedModel | Path, request: Any, device: str = "auto", precision: str = "auto"):
+    def __init__(self, model: LoadedModel | Path, request: Any, device: str = "auto", precision: str = "auto",
+                 backend: str = "auto"):  # fmt: skip
         self.device = pick_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.model = model if isinstance(model, LoadedModel) else load_model(model, self.device)
         self.model.generator.to(self.device)
+        self.generator = make_generator(self.model, self.device, self.precision, backend)
         self.use(request)
 
     def use(self, request: Any) -> None:
@@ -44,8 +48,7 @@ class Editor:
         """(N, 3, S, S) in [-1, 1] -> edited (N, 3, S, S) float32 on the CPU."""
         x = images.to(self.device, non_blocking=True)
         for condition in self.conditioning.conditions(x):
-            with autocast(self.device, self.precision):
-                x = self.model.generator(x, condition)
+            x = self.generator(x, condition)
         return x.float().cpu()
 
     @torch.inference_mode()
@@ -64,10 +67,11 @@ class EditorSpec:
     device: str = "auto"
     precision: str = "auto"
     notes: tuple[str, ...] = ()  # what the family tells the user about the request (CLI prints them)
+    backend: str = "auto"
 
     @classmethod
     def from_options(cls, model_path: Path, options: EditOptions, device: str = "auto",
-                     precision: str = "auto") -> "EditorSpec":  # fmt: skip
+                     precision: str = "auto", backend: str = "auto") -> "EditorSpec":  # fmt: skip
         """Check the user's request against the model file's header: no weights are read."""
         model_path = Path(model_path)
         metadata, names = read_header(model_path)
@@ -75,7 +79,9 @@ class EditorSpec:
         model_family = family(config.architecture)
         request = model_family.request(model_path, config, network_names(names), options)
         check_precision(precision)
-        return cls(model_path, request, device, precision, tuple(model_family.notes(config, options)))
+        check_backend(backend)
+        return cls(model_path, request, device, precision, tuple(model_family.notes(config, options)), backend)
 
     def build(self, device: str | None = None, precision: str | None = None) -> Editor:
-        return Editor(self.model_path, self.request, device or self.device, precision or self.precision)
+        return Editor(self.model_path, self.request, device or self.device, precision or self.precision,
+                      self.backend)
