@@ -28,6 +28,19 @@ from starbatch.models.stargan_v2.networks import Networks  # noqa: E402
 from starbatch.synthetic.faces import make_faces  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache_home(tmp_path_factory) -> Path:
+    """The exported generators (inference/onnx_cache.py) go to a temporary cache, not the user's."""
+    home = tmp_path_factory.mktemp("cache")
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 def random_model(path: Path, dataset: str = "both", image_size: int = 64, conv_dim: int = 8,
                  with_discriminator: bool = True, seed: int = 0) -> Path:
     """A model file with seeded random weights (for plumbing tests, never shown as a result)."""

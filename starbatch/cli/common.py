@@ -34,6 +34,9 @@ ModelOption = Annotated[Path | None, typer.Option(
     show_default=False)]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 PrecisionOption = Annotated[str, typer.Option(help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16, fp16.")]
+BackendOption = Annotated[str, typer.Option(
+    help="What runs the generator: auto (onnxruntime on CPU in fp32, torch on GPU), torch, onnxruntime "
+    "(exported once per model file, cached in ~/.cache/starbatch/onnx).")]
 
 # The detector's modes (faces/detection.py's FACE_MODES, which a test keeps equal), spelled here so
 # that `--help` does not import the detector and numpy with it.

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from starbatch.cli.common import (
+    BackendOption,
     DeviceOption,
     DomainOption,
     ExpressionOption,
@@ -42,6 +43,7 @@ def edit(
         show_default=False)] = None,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
+    backend: BackendOption = "auto",
     faces: FacesOption = "detect",  # typer hands it over as Faces.detect
     crop_only: Annotated[bool, typer.Option(help="Write the model-size crop (PNG) instead of pasting back; with "
                                             "--faces detect, the largest face's crop.")] = False,
@@ -67,7 +69,7 @@ def edit(
     # Every usage error is found before torch loads (seconds): the request against the model
     # file's header, the inputs, the output place and what made the outputs already there.
     options = EditOptions(to, expression, from_labels, domain, seed, psi, ref)
-    spec = EditorSpec.from_options(resolve_model(model), options, device, precision, faces.value)
+    spec = EditorSpec.from_options(resolve_model(model), options, device, precision, faces.value, backend)
     from starbatch.media.jobs import output_is_file, plan_jobs  # Pillow and numpy: after the request's check
 
     plan = plan_jobs(inputs, out, overwrite, crop_only, spec.variants)
@@ -75,7 +77,8 @@ def edit(
     check_writable(out.parent if one_file else out, out)
     record_file = record_path(out, one_file)
     record, earlier = this_run(record_file, spec.model_path, spec.request,
-                               {"faces": faces.value, "crop_only": crop_only, "precision": precision},
+                               {"faces": faces.value, "crop_only": crop_only, "precision": precision,
+                                "backend": backend},
                                {"--to": to, "--expression": expression, "--from": from_labels, "--domain": domain,
                                 "--seed": seed, "--psi": psi, "--ref": str(ref) if ref else None})  # fmt: skip
     if not one_file or out.exists():  # a record beside a file that is not there tells nothing

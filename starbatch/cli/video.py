@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from starbatch.cli.common import (
+    BackendOption,
     DeviceOption,
     DomainOption,
     ExpressionOption,
@@ -53,6 +54,7 @@ def video(
     batch_size: Annotated[int, typer.Option(min=1, help="Frames per model batch.")] = 8,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
+    backend: BackendOption = "auto",
     workers: Annotated[int | None, typer.Option(
         min=1, help="Edit keyframe-aligned segments in N Ray workers (one GPU each where CUDA is).",
         show_default=False)] = None,
@@ -91,7 +93,7 @@ def video(
     settings = EncodeSettings(codec=codec, crf=crf, preset=preset)
     check_output(output, settings)
     options = EditOptions(to, expression, from_labels, domain, seed, psi, ref)
-    spec = EditorSpec.from_options(resolve_model(model), options, device, precision, faces.value)
+    spec = EditorSpec.from_options(resolve_model(model), options, device, precision, faces.value, backend)
     if len(spec.variants) > 1:  # a clip is edited with one style (one condition) throughout
         raise StarbatchError(f"video writes one clip: give one style, not {len(spec.variants)} (e.g. one --seed)")
     if not input_path.is_file():
@@ -101,9 +103,10 @@ def video(
     record_file = record_path(output, one_file=True)
     record, earlier = this_run(
         record_file, spec.model_path, spec.request,
-        {"faces": faces.value, "precision": precision, "codec": settings.resolved_codec(), "crf": crf,
-         "preset": preset}, {"--to": to, "--expression": expression, "--from": from_labels, "--domain": domain,
-                                "--seed": seed, "--psi": psi, "--ref": str(ref) if ref else None},
+        {"faces": faces.value, "precision": precision, "backend": backend, "codec": settings.resolved_codec(),
+         "crf": crf, "preset": preset},
+        {"--to": to, "--expression": expression, "--from": from_labels, "--domain": domain, "--seed": seed,
+         "--psi": psi, "--ref": str(ref) if ref else None},
         inputs={"input": input_path})  # fmt: skip
     say_notes(spec.notes)
     if output.exists() and not overwrite:

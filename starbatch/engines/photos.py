@@ -27,7 +27,9 @@ from starbatch.inference.editor import Editor
 from starbatch.media.images import DEFAULT_MAX_PIXELS, Photo, encode_photo, read_photo
 from starbatch.media.jobs import Job, JobPlan, plan_jobs
 
-IO_THREADS = min(4, max(2, os.cpu_count() or 2))  # per direction: decoding and encoding
+# Per direction (decoding + detection, encoding): half the cores, the model's threads take all of them
+# while a batch runs; on 2 cores 1 each way measured 2-5% faster than 2 (benchmarks/results/edit_cpu.md).
+IO_THREADS = min(4, max(1, (os.cpu_count() or 2) // 2))
 
 
 @dataclass

@@ -276,6 +276,10 @@ def _opencv():
     with _importing:
         import cv2
         import cv2.data  # noqa: F401 - the cascade files' folder
+
+        # One photo per reader thread already: OpenCV's own pool would only fight them and the model
+        # for the cores (3-6% slower with detection on 2 cores, benchmarks/results/edit_cpu.md).
+        cv2.setNumThreads(1)
     return cv2
 
 

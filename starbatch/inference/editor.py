@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from starbatch.inference.runtime import autocast, check_precision, pick_device, resolve_precision
+from starbatch.inference.backends import check_backend, make_generator
+from starbatch.inference.runtime import check_precision, pick_device, resolve_precision
 from starbatch.models.family import EditOptions, LoadedModel
 from starbatch.models.model_file import network_names, read_header
 from starbatch.models.registry import config_from_metadata, family, load_model
@@ -27,14 +28,17 @@ class Editor:
     """Loads the model once and edits batches of model inputs; the same class runs in Ray actors.
 
     `request` is the model family's (e.g. v1's label passes and source labels), made by
-    EditorSpec.from_options; `precision` "auto" resolves for this Editor's device.
+    EditorSpec.from_options; `precision` "auto" resolves for this Editor's device, `backend`
+    (auto, torch, onnxruntime) for its device and precision (backends.py).
     """
 
-    def __init__(self, model: LoadedModel | Path, request: Any, device: str = "auto", precision: str = "auto"):
+    def __init__(self, model: LoadedModel | Path, request: Any, device: str = "auto", precision: str = "auto",
+                 backend: str = "auto"):  # fmt: skip
         self.device = pick_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.model = model if isinstance(model, LoadedModel) else load_model(model, self.device)
         self.model.generator.to(self.device)
+        self.generator = make_generator(self.model, self.device, self.precision, backend)
         self.use(request)
 
     def use(self, request: Any) -> None:
@@ -54,8 +58,7 @@ class Editor:
         with torch.inference_mode():
             x = images.to(self.device, non_blocking=True)
             for condition in self.conditioning.conditions(x, variants):
-                with autocast(self.device, self.precision):
-                    x = self.model.generator(x, condition)
+                x = self.generator(x, condition)
             return x.float().cpu()
 
     def settled_request(self, images: torch.Tensor) -> Any:
@@ -77,10 +80,11 @@ class EditorSpec:
     precision: str = "auto"
     notes: tuple[str, ...] = ()  # what the family tells the user about the request (CLI prints them)
     variants: tuple[str, ...] = ("",)  # output name suffixes: one output per variant of each input
+    backend: str = "auto"
 
     @classmethod
-    def from_options(cls, model_path: Path, options: EditOptions, device: str = "auto",
-                     precision: str = "auto", faces: str = "detect") -> EditorSpec:  # fmt: skip
+    def from_options(cls, model_path: Path, options: EditOptions, device: str = "auto", precision: str = "auto",
+                     faces: str = "detect", backend: str = "auto") -> EditorSpec:  # fmt: skip
         """Check the user's request against the model file's header: no weights are read. A
         reference photo's face is cropped here, as the inputs are (`faces`)."""
         model_path = Path(model_path)
@@ -92,11 +96,13 @@ class EditorSpec:
                                                                     faces=faces))
         request = model_family.request(model_path, config, network_names(names), options)
         check_precision(precision)
+        check_backend(backend)
         return cls(model_path, request, device, precision, tuple(model_family.notes(config, options)),
-                   model_family.variants(request))
+                   model_family.variants(request), backend)
 
     def build(self, device: str | None = None, precision: str | None = None) -> Editor:
-        return Editor(self.model_path, self.request, device or self.device, precision or self.precision)
+        return Editor(self.model_path, self.request, device or self.device, precision or self.precision,
+                      self.backend)
 
 
 def _reference_crop(path: Path, image_size: int, faces: str):

@@ -70,8 +70,11 @@ class Conditioning(ABC):
         """Whether the conditions depend on the images edited (v1: labels estimated by D)."""
 
     @abstractmethod
-    def conditions(self, images: torch.Tensor, variants: list[int] | None = None) -> list[torch.Tensor]:
-        """For (N, 3, S, S) model inputs on the model's device: what each pass of G takes.
+    def conditions(self, images: torch.Tensor,
+                   variants: list[int] | None = None) -> list[torch.Tensor | tuple[torch.Tensor, ...]]:
+        """For (N, 3, S, S) model inputs on the model's device: what each pass of G takes after the
+        images, one tensor (v1: the target labels) or a tuple of them (v2: style code, masks), each
+        with the batch first.
 
         `variants`: which of the request's variants (Family.variants) each image is edited into;
         None: the first, for all."""
@@ -80,6 +83,21 @@ class Conditioning(ABC):
     def settled(self, images: torch.Tensor) -> Any:
         """A request whose conditions no longer depend on the images, decided once from `images`
         (a clip's sampled frames), so every frame gets the same ones and edits do not flicker."""
+
+
+@dataclass(frozen=True)
+class GeneratorExport:
+    """How a family's generator is traced for another runtime (inference/onnx_cache.py).
+
+    `module(images, *condition)` computes what the family's generator computes, in plain layers an
+    exporter can trace; `example` holds one input of each (batch first: the batch axis stays free),
+    named by `input_names`, the images first. Bump `version` when the traced graph changes, so
+    cached exports of the old one are not reused."""
+
+    module: nn.Module
+    example: tuple[torch.Tensor, ...]
+    input_names: tuple[str, ...]
+    version: int = 1
 
 
 @dataclass
@@ -138,6 +156,10 @@ class Family(ABC):
 
     @abstractmethod
     def conditioning(self, model: LoadedModel, request: Any) -> Conditioning: ...
+
+    def generator_export(self, model: LoadedModel) -> GeneratorExport | None:
+        """The generator as a graph to export (onnxruntime on CPU); None: it runs on torch only."""
+        return None
 
     def notes(self, config: ModelConfig, options: EditOptions) -> list[str]:
         """Lines to tell the user about their request (v1: a label name matched in another spelling)."""

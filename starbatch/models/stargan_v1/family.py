@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from starbatch.models.family import EditOptions, Family, LoadedModel
+from starbatch.models.family import EditOptions, Family, GeneratorExport, LoadedModel
 from starbatch.models.model_file import prefixed
 from starbatch.models.stargan_v1.config import ARCHITECTURE, ModelConfig, config_from_dict
 from starbatch.models.stargan_v1.labels import respelled
@@ -58,6 +58,16 @@ class StarGANv1(Family):
         from starbatch.models.stargan_v1.conditioning import LabelConditioning
 
         return LabelConditioning(model, request)
+
+    def generator_export(self, model: LoadedModel) -> GeneratorExport:
+        """G(x, c), the target labels an input: a joint model's passes (CelebA, RaFD) share one graph."""
+        import torch
+
+        from starbatch.models.stargan_v1.networks import OfficialGraph
+
+        size, c_dim = model.config.image_size, model.generator.c_dim
+        example = (torch.zeros(2, 3, size, size), torch.zeros(2, c_dim))
+        return GeneratorExport(OfficialGraph(model.generator), example, ("images", "labels"))
 
     def notes(self, config: ModelConfig, options: EditOptions) -> list[str]:
         """Names are matched ignoring case; one given in another spelling is echoed in the model's."""

@@ -4,6 +4,7 @@ The layers sit in `nn.Sequential`s with the official names so official state_dic
 strict=True. Layout: see DESIGN.md, "The generator and discriminator".
 """
 
+import copy
 from pathlib import Path
 
 import torch
@@ -100,6 +101,22 @@ class Generator(nn.Module):
 def official_forward(generator: Generator, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """The official StarGAN forward: labels tiled and concatenated, then the layers one by one."""
     return generator.main(concat_labels(x, c))
+
+
+class OfficialGraph(nn.Module):
+    """G's official forward in plain layers, for exporters (inference/onnx_cache.py): the label
+    concat and the Sequential, on a copy whose InstanceNorms hold no running stats, which the
+    legacy ONNX exporter would read as training-mode statistics."""
+
+    def __init__(self, generator: Generator):
+        super().__init__()
+        self.generator = copy.deepcopy(generator).float().cpu().eval()
+        for layer in self.generator.modules():
+            if isinstance(layer, nn.InstanceNorm2d):
+                layer.running_mean = layer.running_var = layer.num_batches_tracked = None
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return official_forward(self.generator, x, c)
 
 
 class Discriminator(nn.Module):

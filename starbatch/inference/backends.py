@@ -1,0 +1,114 @@
+"""What runs "the generator call" of a model's family: torch (the reference, and CUDA), or onnxruntime.
+
+Both take what the Editor hands G, the images and one pass's condition (a tensor or a tuple of
+tensors, models/family.py), and give the edited images. onnxruntime runs the graph the family
+exports (Family.generator_export), cached per model file (onnx_cache.py). `auto` picks it on a CPU
+in fp32, where it measured faster (benchmarks/results/edit_cpu.md), and torch everywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starbatch.errors import StarbatchError
+from starbatch.inference.runtime import autocast
+
+if TYPE_CHECKING:
+    import torch
+
+    from starbatch.models.family import LoadedModel
+
+BACKENDS = ("auto", "torch", "onnxruntime")
+
+
+def check_backend(name: str) -> None:
+    if name not in BACKENDS:
+        raise StarbatchError(f"--backend {name!r}: choose {', '.join(BACKENDS)}")
+
+
+def resolve_backend(name: str, device: torch.device, precision: str, exports: bool) -> str:
+    """"auto": onnxruntime on a CPU in fp32 where the family exports its generator, else torch."""
+    check_backend(name)
+    if name == "auto":
+        return "onnxruntime" if device.type == "cpu" and precision == "fp32" and exports else "torch"
+    if name == "onnxruntime":
+        if device.type != "cpu":
+            raise StarbatchError("--backend onnxruntime runs on the CPU; on a GPU use --backend torch (or auto)")
+        if precision != "fp32":
+            raise StarbatchError(f"--backend onnxruntime runs fp32 only; --precision {precision} needs --backend torch")
+        if not exports:
+            raise StarbatchError("--backend onnxruntime: this model family's generator runs on torch only")
+    return name
+
+
+def conditions_tuple(condition: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    return condition if isinstance(condition, tuple) else (condition,)
+
+
+class TorchGenerator:
+    """The family's own module, under autocast for half precision."""
+
+    name = "torch"
+
+    def __init__(self, generator: torch.nn.Module, device: torch.device, precision: str):
+        self.generator, self.device, self.precision = generator, device, precision
+
+    def __call__(self, images: torch.Tensor, condition) -> torch.Tensor:
+        with autocast(self.device, self.precision):
+            return self.generator(images, *conditions_tuple(condition))
+
+
+class OnnxGenerator:
+    """The exported graph in an onnxruntime session, on as many threads as torch uses here (one
+    setting for both: torch.set_num_threads, e.g. per Ray worker); idle threads sleep instead of
+    spinning, so the decode and encode threads get the cores between batches."""
+
+    name = "onnxruntime"
+
+    def __init__(self, graph: bytes, input_names: tuple[str, ...], threads: int):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # errors only: its optimizer notes mean nothing to a user
+        self.session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.input_names = input_names
+
+    def __call__(self, images: torch.Tensor, condition) -> torch.Tensor:
+        import torch
+
+        inputs = (images, *conditions_tuple(condition))
+        feed = {name: tensor.detach().float().contiguous().numpy() for name, tensor in
+                zip(self.input_names, inputs, strict=True)}  # fmt: skip
+        return torch.from_numpy(self.session.run(None, feed)[0])
+
+
+def make_generator(model: LoadedModel, device: torch.device, precision: str, backend: str = "auto"):
+    """The generator call for `model` on `device` by `backend` (resolved here)."""
+    import torch
+
+    export = model.family.generator_export(model) if device.type == "cpu" else None
+    chosen = resolve_backend(backend, device, precision, export is not None)
+    if chosen == "onnxruntime" and backend == "auto" and not _installed("onnxruntime", "onnx"):
+        chosen = "torch"  # an install without them still edits, on the reference path
+    if chosen == "torch":
+        return TorchGenerator(model.generator, device, precision)
+    from starbatch.inference.onnx_cache import cached_graph
+
+    graph, cached = cached_graph(model, export)
+    try:
+        return OnnxGenerator(graph, export.input_names, torch.get_num_threads())
+    except Exception:  # noqa: BLE001 - a cached graph this onnxruntime cannot load is rebuilt, never trusted
+        if not cached:
+            raise
+        graph, _ = cached_graph(model, export, refresh=True)
+        return OnnxGenerator(graph, export.input_names, torch.get_num_threads())
+
+
+def _installed(*modules: str) -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in modules)
