@@ -19,22 +19,42 @@ Dir = Annotated[Path | None, typer.Option(file_okay=False, show_default=False)]
 
 
 def make_faces(
-    out: Annotated[Path, typer.Argument(help="Folder to create: OUT/celeba and OUT/rafd.",
-                                        file_okay=False)],
-    n: Annotated[int, typer.Option("--n", min=1, help="CelebA-style faces to render.")] = 2000,
+    out: Annotated[Path, typer.Argument(help="Folder to create: OUT/celeba and OUT/rafd, or with --domains "
+                                        "OUT/train/<domain> and OUT/val/<domain>.", file_okay=False)],
+    n: Annotated[int, typer.Option("--n", min=1, help="CelebA-style faces to render (with --domains: "
+                                   "faces per domain).")] = 2000,
     seed: Annotated[int, typer.Option(help="Same seed, same faces, on any machine.")] = 0,
     rafd_identities: Annotated[int | None, typer.Option(
         help="RaFD people, 8 expressions each (default n // 8); a tenth form the test split.",
         show_default=False)] = None,
+    domains: Annotated[str | None, typer.Option(
+        help="A StarGAN v2 set instead, one folder per domain, comma-separated domains of one attribute: "
+             "female,male; old,young; hair colours (black,blond,brown,gray,red); expressions (angry,...,surprised).",
+        show_default=False)] = None,
 ) -> None:
-    """Render a synthetic face set at 128x128 in CelebA's and RaFD's layouts.
+    """Render a synthetic face set at 128x128 in CelebA's and RaFD's layouts, or StarGAN v2's.
 
     OUT/celeba holds images/ and list_attr_celeba.txt (40 attributes; hair colour, Male and
     Young are drawn by shape); OUT/rafd holds train/ and test/, one folder per expression.
+    With --domains: OUT/train/<domain>/ and OUT/val/<domain>/ (a tenth of each domain), the
+    domain drawn by shape and everything else (hair, skin, expression, background) varied.
 
     Example: starbatch make-faces data/faces --n 2000 --seed 0
+
+    Example: starbatch make-faces data/gender --domains female,male --n 1000
     """
     from tqdm import tqdm
+
+    if domains is not None:
+        from starbatch.synthetic.domains import domain_group, make_domain_faces
+
+        names = [name.strip() for name in domains.split(",") if name.strip()]
+        domain_group(names)  # a usage error before any face is drawn
+        with tqdm(total=n * len(names), unit="face", desc="faces") as bar:
+            made = make_domain_faces(out, names, n, seed, progress=bar.update)
+        typer.echo(f"{out}: {len(names)} {made['group']} domains ({', '.join(names)}), "
+                   f"{made['train_per_domain']} train + {made['val_per_domain']} val faces each")
+        return
 
     from starbatch.synthetic.faces import make_faces as render
 
