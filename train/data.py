@@ -158,7 +158,26 @@ class Batch:
     labels: torch.Tensor  # (B, k) float for binary sets, (B,) int64 for one-hot sets
 
 
-class BatchStream:
+class Prefetching:
+    """Batches by number from `make(k)`, each decoded on a thread while the step before computes."""
+
+    def __init__(self):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches")
+        self._ahead: dict[int, object] = {}
+        self._lock = threading.Lock()
+
+    def make(self, k: int):
+        raise NotImplementedError
+
+    def __getitem__(self, k: int):
+        """Batch k, decoded on a thread while the previous step computes; k + 1 starts now."""
+        with self._lock:
+            future = self._ahead.pop(k, None) or self._pool.submit(self.make, k)
+            self._ahead = {k + 1: self._ahead.get(k + 1) or self._pool.submit(self.make, k + 1)}
+        return future.result()
+
+
+class BatchStream(Prefetching):
     """The k-th training batch of one worker, the same however often it is asked for.
 
     Like DistributedSampler with drop_last: each epoch is a permutation seeded by (seed, epoch),
@@ -174,9 +193,7 @@ class BatchStream:
         self.images, self.batch_size, self.image_size = images, batch_size, image_size
         self.seed, self.rank, self.world_size, self.flip = seed, rank, world_size, flip
         self.per_epoch = per_epoch
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches")
-        self._ahead: dict[int, object] = {}
-        self._lock = threading.Lock()
+        super().__init__()
 
     def indices(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         epoch, position = divmod(k, self.per_epoch)
@@ -192,13 +209,6 @@ class BatchStream:
         images = torch.stack([self.images.load(int(i), self.image_size, bool(f))
                               for i, f in zip(chosen, flips, strict=True)])
         return Batch(images, torch.from_numpy(self.images.labels[chosen]))
-
-    def __getitem__(self, k: int) -> Batch:
-        """Batch k, decoded on a thread while the previous step computes; k + 1 starts now."""
-        with self._lock:
-            future = self._ahead.pop(k, None) or self._pool.submit(self.make, k)
-            self._ahead = {k + 1: self._ahead.get(k + 1) or self._pool.submit(self.make, k + 1)}
-        return future.result()
 
 
 def fixed_batch(images: ImageSet, count: int, image_size: int) -> Batch:

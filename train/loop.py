@@ -13,9 +13,11 @@ from starbatch.files import write_atomically
 from starbatch.train import state
 from starbatch.train.settings import TrainSettings
 from starbatch.train.stargan_v1.solver import Solver as StarGANv1Solver
+from starbatch.train.stargan_v2.solver import Solver as StarGANv2Solver
 
 LOG_NAME = "log.jsonl"
-SOLVERS = {"stargan-v1": StarGANv1Solver}  # settings.architecture -> the solver that trains it
+SOLVERS = {"stargan-v1": StarGANv1Solver, "stargan-v2": StarGANv2Solver}  # settings.architecture -> its solver
+PROGRESS_KEYS = ("loss_real", "loss_fake", "loss_rec", "loss_cls")  # losses the bar shows, unless the solver says
 
 
 def run(settings: TrainSettings, resume: bool = False, rank: int = 0, world_size: int = 1,
@@ -56,8 +58,8 @@ def run(settings: TrainSettings, resume: bool = False, rank: int = 0, world_size
                 log.flush()
             if bar:
                 bar.update(1)
-                shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in values.items()
-                         if k.endswith(("loss_real", "loss_fake", "loss_rec", "loss_cls"))}
+                keys = getattr(trainer, "progress_keys", PROGRESS_KEYS)
+                shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in values.items() if k.endswith(keys)}
                 bar.set_postfix(shown, refresh=False)
             if rank == 0 and settings.sample_every and trainer.step % settings.sample_every == 0:
                 trainer.save_samples()

@@ -18,11 +18,13 @@ from starbatch.models.stargan_v1.labels import CELEBA_DEFAULT
 LAMBDA_GP, LAMBDA_CLS, LAMBDA_REC = 10.0, 1.0, 10.0  # the paper's loss weights (section 4)
 
 
-def option(help: str, cli_type: Any = None, to_setting=None, cli_default: Any = MISSING, **typer_options) -> dict:
+def option(help: str, cli_type: Any = None, to_setting=None, cli_default: Any = MISSING, flag: str | None = None,
+           **typer_options) -> dict:
     """Field metadata that makes a settings field a `starbatch train` option: its help, and when the
-    option's type differs from the field's, the option's type, default and conversion."""
+    option's type differs from the field's, the option's type, default and conversion; `flag` when
+    the option is not named after the field."""
     return {"help": help, "cli_type": cli_type, "to_setting": to_setting, "cli_default": cli_default,
-            "typer": typer_options}
+            "flag": flag, "typer": typer_options}
 
 
 def _text(path: Path | None) -> str | None:
@@ -34,6 +36,26 @@ def _names(text: str) -> list[str]:
 
 
 FOLDER = dict(cli_type=Path | None, to_setting=_text, file_okay=False, show_default=False)
+FAMILIES = {"v1": "stargan-v1", "v2": "stargan-v2"}  # --family -> the architecture trained
+
+
+def _architecture(family: str) -> str:
+    name = family.strip().lower()
+    if name in FAMILIES.values():
+        return name
+    if name not in FAMILIES:
+        raise StarbatchError(f"--family {family!r}: choose v1 (StarGAN) or v2 (StarGAN v2)")
+    return FAMILIES[name]
+
+
+# The official values where the families differ (None in a field: its family's). StarGAN: Adam
+# (0.5, 0.999), lr decay over the last 100k of 200k iterations; StarGAN v2 (clovaai core/solver.py,
+# main.py): Adam (0, 0.99), weight decay 1e-4, no lr decay.
+FAMILY_DEFAULTS = {
+    "stargan-v1": {"beta1": 0.5, "beta2": 0.999, "weight_decay": 0.0, "decay_iters": 100000},
+    "stargan-v2": {"beta1": 0.0, "beta2": 0.99, "weight_decay": 1e-4, "decay_iters": 0},
+}
+V2_LAMBDA_REG, V2_LAMBDA_STY, V2_LAMBDA_DS, V2_LAMBDA_CYC = 1.0, 1.0, 1.0, 1.0  # official CelebA-HQ run
 
 
 @dataclass
@@ -42,29 +64,53 @@ class TrainSettings:
 
     out: str = field(metadata=option("Run folder: checkpoints, samples, log, model.safetensors.",
                                      cli_type=Path, to_setting=str, file_okay=False))
-    architecture: str = "stargan-v1"  # the family trained (train/loop.py's SOLVERS)
-    dataset: str = field(default="celeba", metadata=option("celeba, rafd or both (mask vector)."))
+    architecture: str = field(default="stargan-v1", metadata=option(  # train/loop.py's SOLVERS
+        "v1 (StarGAN: --dataset, --celeba-dir, --rafd-dir) or v2 (StarGAN v2: --data).", cli_type=str,
+        to_setting=_architecture, cli_default="v1", flag="--family"))
+    dataset: str = field(default="celeba", metadata=option("v1: celeba, rafd or both (mask vector)."))
     celeba_dir: str | None = field(default=None, metadata=option("CelebA folder (images/, list_attr_celeba.txt).",
                                                                  **FOLDER))
     rafd_dir: str | None = field(default=None, metadata=option("RaFD folder (train/, test/).", **FOLDER))
     attributes: list[str] = field(default_factory=lambda: list(CELEBA_DEFAULT), metadata=option(
         "CelebA attributes, comma-separated.", cli_type=str, to_setting=_names, cli_default=",".join(CELEBA_DEFAULT)))
+    data_dir: str | None = field(default=None, metadata=option(
+        "v2: one folder per domain (domains: the sorted names), or DIR/train/<domain> (+ DIR/val/<domain>).",
+        flag="--data", **FOLDER))
     image_size: int = field(default=128, metadata=option("Training resolution."))
     batch_size: int = field(default=16, metadata=option("Images per batch, per worker."))
     iters: int = field(default=200000, metadata=option("Iterations (one D update per data set each)."))
-    decay_iters: int = field(default=100000, metadata=option("lr decays linearly to 0 over the last N."))
+    decay_iters: int | None = field(default=None, metadata=option(
+        "lr decays linearly to 0 over the last N (default v1: 100000, v2: 0, none).", show_default=False))
     g_conv_dim: int = field(default=64, metadata=option("G channels after its first conv."))
     d_conv_dim: int = field(default=64, metadata=option("D channels after its first conv."))
     g_repeat_num: int = field(default=6, metadata=option("G residual blocks."))
     d_repeat_num: int = field(default=6, metadata=option("D strided convs (image size must be a multiple of 2**N)."))
-    g_lr: float = field(default=1e-4, metadata=option("G learning rate."))
+    # StarGAN v2's networks (official defaults but for the mapping width; shrink them for CPUs)
+    dim_in: int = field(default=0, metadata=option("v2: channels of every network's first conv (0: 2**14 // size)."))
+    max_conv_dim: int = field(default=512, metadata=option("v2: channel cap of the conv networks."))
+    hidden_dim: int = field(default=512, metadata=option("v2: mapping network width."))
+    style_dim: int = field(default=64, metadata=option("v2: style code size."))
+    latent_dim: int = field(default=16, metadata=option("v2: latent code size."))
+    w_hpf: float = field(default=0.0, metadata=option("v2: weight of the FAN-masked high-pass (1: official "
+                                                      "CelebA-HQ; not yet supported in training)."))
+    framing: str = field(default="synthetic", metadata=option(
+        "v2: how the training faces were cropped (synthetic, celeba-hq, celeba, none), stored for edit."))
+    g_lr: float = field(default=1e-4, metadata=option("G learning rate (v2: G and E)."))
     d_lr: float = field(default=1e-4, metadata=option("D learning rate."))
-    beta1: float = 0.5
-    beta2: float = 0.999
+    f_lr: float = field(default=1e-6, metadata=option("v2: mapping network learning rate."))
+    beta1: float | None = None
+    beta2: float | None = None
+    weight_decay: float | None = None
     n_critic: int = field(default=5, metadata=option("D updates per G update."))
     lambda_gp: float = LAMBDA_GP
     lambda_cls: float = LAMBDA_CLS
     lambda_rec: float = LAMBDA_REC
+    lambda_reg: float = field(default=V2_LAMBDA_REG, metadata=option("v2: weight of R1 on real images."))
+    lambda_sty: float = field(default=V2_LAMBDA_STY, metadata=option("v2: weight of style reconstruction."))
+    lambda_ds: float = field(default=V2_LAMBDA_DS, metadata=option("v2: initial weight of diversity sensitivity "
+                                                                   "(official AFHQ: 2)."))
+    ds_iter: int = field(default=100000, metadata=option("v2: lambda_ds decays linearly to 0 over N iterations."))
+    lambda_cyc: float = field(default=V2_LAMBDA_CYC, metadata=option("v2: weight of cycle consistency."))
     # not in the paper: |x - G(x, c_org)|, keeps colours a cycle could swap
     lambda_id: float = field(default=0.0, metadata=option(
         "Weight of an identity term |x - G(x, c_org)| (not in the paper; 0: off). May be added on --resume."))
@@ -79,10 +125,28 @@ class TrainSettings:
                      "g_conv_dim", "d_conv_dim", "g_repeat_num", "d_repeat_num", "g_lr", "d_lr",
                      "beta1", "beta2", "n_critic", "lambda_gp", "lambda_cls", "lambda_rec", "lambda_id",
                      "seed")
+    V2_RESULT_FIELDS = ("architecture", "image_size", "batch_size", "iters", "decay_iters", "dim_in", "max_conv_dim",
+                        "hidden_dim", "style_dim", "latent_dim", "w_hpf", "g_lr", "d_lr", "f_lr", "beta1", "beta2",
+                        "weight_decay", "lambda_reg", "lambda_sty", "lambda_ds", "ds_iter", "lambda_cyc", "seed")
     # what a resume may change: more steps, or the identity term added to fine-tune a model
     CHANGEABLE_ON_RESUME = ("iters", "lambda_id")
 
+    def __post_init__(self) -> None:
+        for name, value in FAMILY_DEFAULTS.get(self.architecture, {}).items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+
+    @property
+    def is_v2(self) -> bool:
+        return self.architecture == FAMILIES["v2"]
+
     def validate(self) -> None:
+        check_precision(self.precision, TRAIN_PRECISIONS)
+        if self.iters < 1 or self.batch_size < 1:
+            raise StarbatchError("--iters and --batch-size must be positive")
+        if self.is_v2:
+            self._validate_v2()
+            return
         if self.dataset not in ("celeba", "rafd", "both"):
             raise StarbatchError(f"--dataset {self.dataset!r}: choose celeba, rafd or both")
         if self.dataset in ("celeba", "both") and not self.celeba_dir:
@@ -94,13 +158,28 @@ class TrainSettings:
                                  f"2**d_repeat_num = {2**self.d_repeat_num}")
         if self.image_size % 4:
             raise StarbatchError(f"--image-size {self.image_size}: G needs a multiple of 4")
-        check_precision(self.precision, TRAIN_PRECISIONS)
-        if self.iters < 1 or self.batch_size < 1:
-            raise StarbatchError("--iters and --batch-size must be positive")
+
+    def _validate_v2(self) -> None:
+        from starbatch.models.stargan_v2.config import FRAMINGS
+        from starbatch.models.stargan_v2.shapes import NetworkConfig
+
+        if not self.data_dir:
+            raise StarbatchError("--family v2 needs --data DIR (one folder per domain)")
+        if self.w_hpf:
+            raise StarbatchError("--w-hpf: training with FAN masks is not yet supported; train with --w-hpf 0")
+        if self.framing not in FRAMINGS:
+            raise StarbatchError(f"--framing {self.framing!r}: choose {', '.join(FRAMINGS)}")
+        if self.batch_size < 2:
+            raise StarbatchError("--batch-size: StarGAN v2 needs at least 2 images per batch")
+        try:
+            NetworkConfig(img_size=self.image_size, style_dim=self.style_dim, latent_dim=self.latent_dim,
+                          dim_in=self.dim_in, max_conv_dim=self.max_conv_dim, hidden_dim=self.hidden_dim)
+        except ValueError as error:
+            raise StarbatchError(f"--family v2: {error}") from None
 
     def result_view(self) -> dict:
         data = asdict(self)
-        return {k: data[k] for k in self.RESULT_FIELDS}
+        return {k: data[k] for k in (self.V2_RESULT_FIELDS if self.is_v2 else self.RESULT_FIELDS)}
 
 
 def option_parameters() -> list[inspect.Parameter]:
@@ -116,7 +195,7 @@ def option_parameters() -> list[inspect.Parameter]:
             default = f.default
         else:
             default = inspect.Parameter.empty  # a required option
-        flag = "--" + f.name.replace("_", "-")
+        flag = meta.get("flag") or "--" + f.name.replace("_", "-")
         option_type = meta["cli_type"] or f.type
         annotation = Annotated[option_type, typer.Option(flag, help=meta["help"], **meta["typer"])]
         parameters.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,

@@ -1,7 +1,9 @@
 """Training checkpoints: one safetensors file that resumes a run exactly.
 
-It is a model file (models/model_file.py's save_model: G, D and ModelConfig, so `edit` can read it)
-plus the Adam states flattened to named tensors, the step, the run's settings and every RNG state.
+It is a model file (models/model_file.py's save_model: the family's networks by name and its
+ModelConfig, so `edit` can read it; v1: G and D, v2: the EMA networks under the model's names and
+the trained ones beside them) plus the Adam states flattened to named tensors, the step, the
+run's settings and every RNG state.
 """
 
 import json
@@ -13,9 +15,9 @@ import numpy as np
 import torch
 
 from starbatch.errors import StarbatchError
+from starbatch.models.family import ModelConfig
 from starbatch.models.model_file import prefixed, read_file, save_model
 from starbatch.models.registry import config_from_metadata
-from starbatch.models.stargan_v1.config import ModelConfig
 
 CHECKPOINT_DIR = "checkpoints"
 KEEP = 2  # checkpoints kept on disk: the newest and the one before, in case a write is cut
@@ -24,12 +26,19 @@ KEEP = 2  # checkpoints kept on disk: the newest and the one before, in case a w
 @dataclass
 class TrainingState:
     config: ModelConfig
-    generator: dict[str, torch.Tensor]
-    discriminator: dict[str, torch.Tensor]
+    networks: dict[str, dict[str, torch.Tensor]]  # state_dicts by network name
     optimizers: dict[str, dict]
     step: int
     settings: dict
     rng: dict
+
+    @property
+    def generator(self) -> dict[str, torch.Tensor]:
+        return self.networks.get("generator", {})
+
+    @property
+    def discriminator(self) -> dict[str, torch.Tensor]:
+        return self.networks.get("discriminator", {})
 
 
 def flatten_optimizer(name: str, state: dict) -> tuple[dict[str, torch.Tensor], str]:
@@ -80,7 +89,7 @@ def restore_rng(state: dict, generator: torch.Generator) -> None:
     random.setstate((version, tuple(internal), gauss_next))
 
 
-def save_checkpoint(path: Path, config: ModelConfig, generator: dict, discriminator: dict,
+def save_checkpoint(path: Path, config: ModelConfig, networks: dict[str, dict[str, torch.Tensor]],
                     optimizers: dict[str, dict], step: int, settings: dict,
                     rng: tuple[dict[str, torch.Tensor], str],
                     worker_rng: list[torch.Tensor] | None = None) -> None:
@@ -94,8 +103,7 @@ def save_checkpoint(path: Path, config: ModelConfig, generator: dict, discrimina
     for rank, state in enumerate(worker_rng or []):
         tensors[f"rng.worker{rank}"] = state
     config.step = step
-    save_model(path, config, {"generator": generator, "discriminator": discriminator}, extra_tensors=tensors,
-               extra_metadata=metadata)
+    save_model(path, config, networks, extra_tensors=tensors, extra_metadata=metadata)
 
 
 def load_checkpoint(path: Path) -> TrainingState:
@@ -108,9 +116,10 @@ def load_checkpoint(path: Path) -> TrainingState:
         for key, value in metadata.items() if key.startswith("optimizer.")}
     rng = {k: v for k, v in tensors.items() if k.startswith("rng.")}
     rng["rng.json"] = metadata["rng.json"]
-    return TrainingState(config, prefixed(tensors, "generator."),
-                         prefixed(tensors, "discriminator."), optimizers,
-                         int(metadata["train.step"]), json.loads(metadata["train.settings"]), rng)
+    names = {key.partition(".")[0] for key in tensors} - {"optimizer", "rng"}
+    networks = {name: prefixed(tensors, name + ".") for name in sorted(names)}
+    return TrainingState(config, networks, optimizers, int(metadata["train.step"]),
+                         json.loads(metadata["train.settings"]), rng)
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:

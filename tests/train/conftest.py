@@ -7,3 +7,21 @@ import pytest
 def tiny() -> dict:
     """Settings fields for a tiny run on the 32 px rendered faces."""
     return dict(image_size=32, batch_size=4, g_conv_dim=8, d_conv_dim=8, g_repeat_num=1, d_repeat_num=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_v2() -> dict:
+    """Settings fields for a tiny StarGAN v2 run at 16 px, the smallest size its networks allow."""
+    return dict(architecture="stargan-v2", image_size=16, batch_size=2, dim_in=4, max_conv_dim=8, hidden_dim=8,
+                style_dim=4, latent_dim=4, sample_every=0, samples=2)
+
+
+@pytest.fixture(scope="session")
+def domain_faces(tmp_path_factory):
+    """A rendered female/male set in StarGAN v2's layout: 9 train + 1 val faces per domain."""
+    from starbatch.synthetic.domains import make_domain_faces
+
+    root = tmp_path_factory.getbasetemp() / "domains-10"
+    if not (root / "val").is_dir():
+        make_domain_faces(root, ["female", "male"], 10, seed=5)
+    return root

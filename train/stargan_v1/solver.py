@@ -206,7 +206,7 @@ class Solver:
         path = state.checkpoint_path(self.out, self.step)
         path.parent.mkdir(parents=True, exist_ok=True)
         state.save_checkpoint(
-            path, self.config, self.G.state_dict(), self.D.state_dict(),
+            path, self.config, {"generator": self.G.state_dict(), "discriminator": self.D.state_dict()},
             {"g": self.g_opt.state_dict(), "d": self.d_opt.state_dict()}, self.step,
             asdict(self.settings), state.rng_states(self.generator), worker_rng,
         )

@@ -1,0 +1,139 @@
+"""StarGAN v2 training: the official four-step iteration, bit-exact resume, and a model `edit` reads."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from starbatch.cli import app
+from starbatch.errors import StarbatchError
+from starbatch.models.model_file import read_file
+from starbatch.models.registry import load_model
+from starbatch.train.loop import run
+from starbatch.train.settings import TrainSettings
+from starbatch.train.stargan_v2 import losses
+from starbatch.train.stargan_v2.solver import REFERENCE_STEP, Solver
+
+
+@pytest.fixture(scope="session")
+def v2_settings(domain_faces, tiny_v2):
+    def make(out, **changes):
+        values = dict(out=str(out), data_dir=str(domain_faces), iters=4, checkpoint_every=2, seed=3, **tiny_v2)
+        values.update(changes)
+        return TrainSettings(**values)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, v2_settings):
+    out = tmp_path_factory.mktemp("v2-straight")
+    run(v2_settings(out, sample_every=4), progress=False)
+    return out
+
+
+def snapshot(solver):
+    return {name: [p.detach().clone() for p in net.parameters()] for name, net in solver.nets.items()}
+
+
+def changed(before, after):
+    return {name for name in before if any(not torch.equal(a, b) for a, b in zip(before[name], after[name],
+                                                                                    strict=True))}
+
+
+def test_an_iteration_steps_d_twice_then_g_f_e_then_g_alone(tmp_path, v2_settings):
+    solver = Solver(v2_settings(tmp_path))
+    order = []
+    for name, optim in solver.optims.items():
+        optim.register_step_post_hook(lambda *_, name=name: order.append(name))
+    ema_before = [p.clone() for p in solver.ema["mapping_network"].parameters()]
+    log = solver.iteration(0)
+    assert order == ["discriminator", "discriminator", "generator", "mapping_network", "style_encoder", "generator"]
+    assert {"D/latent_reg", "D/ref_reg", "G/latent_ds", "G/ref_cyc", "G/lambda_ds"} <= log.keys()
+    # the EMA followed F by a thousandth of the step
+    trained = list(solver.nets["mapping_network"].parameters())
+    for kept, old, new in zip(solver.ema["mapping_network"].parameters(), ema_before, trained, strict=True):
+        assert torch.allclose(kept, torch.lerp(new, old, 0.999))
+
+
+def test_the_reference_g_step_leaves_f_e_and_d_unchanged(tmp_path, v2_settings):
+    solver = Solver(v2_settings(tmp_path))
+    b = solver.batches[0]
+    before = snapshot(solver)
+    solver.g_step(b.x_real, b.y_org, b.y_trg, None, (b.x_ref, b.x_ref2), 1.0, REFERENCE_STEP)
+    assert changed(before, snapshot(solver)) == {"generator"}
+    before = snapshot(solver)
+    solver.d_step(b.x_real, b.y_org, b.y_trg, lambda: solver.nets["style_encoder"](b.x_ref, b.y_trg), "ref")
+    assert changed(before, snapshot(solver)) == {"discriminator"}
+
+
+def test_the_diversity_term_pushes_two_styles_outputs_apart(tmp_path, v2_settings):
+    """-lambda_ds |G(x, s1) - G(x, s2)| dominating G's loss: its steps raise the distance, and the
+    same steps with the sign flipped lower it (so the sign, not Adam's drift, moves it)."""
+    distances = {}
+    for weight in (1000.0, -1000.0):
+        solver = Solver(v2_settings(tmp_path / str(weight), lambda_sty=0.0, lambda_cyc=0.0, g_lr=1e-3, f_lr=1e-3))
+        b = solver.batches[0]
+
+        def distance():
+            with torch.no_grad():
+                G, F = solver.nets["generator"], solver.nets["mapping_network"]
+                return losses.l1(G(b.x_real, F(b.z_trg, b.y_trg)), G(b.x_real, F(b.z_trg2, b.y_trg))).item()
+
+        distances[weight] = [distance()]
+        for _ in range(3):
+            solver.g_step(b.x_real, b.y_org, b.y_trg, (b.z_trg, b.z_trg2), None, weight,
+                          ("generator", "mapping_network"))
+            distances[weight].append(distance())
+    up, down = distances[1000.0], distances[-1000.0]
+    assert up[0] == down[0]  # the same start
+    assert all(later > earlier for earlier, later in zip(up, up[1:])), up
+    assert all(later < earlier for earlier, later in zip(down, down[1:])), down
+
+
+def test_four_steps_straight_equal_two_then_resume_to_the_bit(straight, tmp_path, v2_settings):
+    run(v2_settings(tmp_path), progress=False, stop_at=2)
+    run(v2_settings(tmp_path), resume=True, progress=False)
+    for name in ("model.safetensors", "checkpoints/step-00000004.safetensors"):
+        _, whole = read_file(straight / name)
+        _, resumed = read_file(tmp_path / name)
+        assert whole.keys() == resumed.keys()
+        for key in whole:
+            assert torch.equal(whole[key], resumed[key]), (name, key)
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    straight_log = [json.loads(line) for line in (straight / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+    assert log == [dict(r, time=log[i]["time"]) for i, r in enumerate(straight_log)]
+
+
+def test_resume_refuses_other_settings(straight, v2_settings):
+    with pytest.raises(StarbatchError, match="lambda_ds=1.0, not 2.0"):
+        run(v2_settings(straight, lambda_ds=2.0), resume=True, progress=False)
+
+
+def test_the_model_is_the_ema_networks_a_v2_model_with_synthetic_framing(straight):
+    model = load_model(straight / "model.safetensors")
+    config = model.config
+    assert config.architecture == "stargan-v2" and config.framing == "synthetic" and config.step == 4
+    assert config.domains == ("female", "male") and (config.dim_in, config.max_conv_dim) == (4, 8)
+    _, checkpoint = read_file(straight / "checkpoints" / "step-00000004.safetensors")
+    _, shipped = read_file(straight / "model.safetensors")
+    assert not any(key.startswith("discriminator.") for key in shipped)
+    for key, value in shipped.items():
+        assert torch.equal(value, checkpoint[key]), key  # the EMA, not the trained networks
+    assert any(not torch.equal(checkpoint["generator." + k], checkpoint["generator_train." + k])
+               for k in model.networks["generator"].generator.state_dict())
+    assert {p.name for p in (straight / "samples").iterdir()} == {"00000004-latent.png", "00000004-reference.png"}
+    latent = Image.open(straight / "samples" / "00000004-latent.png")
+    assert latent.size == (16 * (1 + 2 * 3), 16 * 2)  # input + 2 domains x psi 0.5, 0.7, 1.0; 2 rows
+
+
+def test_edit_runs_the_trained_model_with_a_domain_and_a_seed(straight, tmp_path, domain_faces):
+    photo = next((domain_faces / "val" / "female").iterdir())
+    result = CliRunner().invoke(app, ["edit", str(photo), "-m", str(straight / "model.safetensors"), "--domain",
+                                      "male", "--seed", "1", "-o", str(tmp_path / "out"), "--faces", "center"])
+    assert result.exit_code == 0, result.output
+    outputs = [p for p in (tmp_path / "out").rglob("*.jpg")]
+    assert len(outputs) == 1 and Image.open(outputs[0]).size == Image.open(photo).size
