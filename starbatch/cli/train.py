@@ -119,6 +119,9 @@ def evaluate(
                                                  show_default=False)] = None,
     celeba_dir: Dir = None,
     rafd_dir: Dir = None,
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="StarGAN v2: DIR/train/<domain> (the judge learns it) and DIR/val/<domain> (translated).",
+        file_okay=False, show_default=False)] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report here.",
                                                   dir_okay=False, show_default=False)] = None,
     classifier_epochs: Annotated[int, typer.Option(help="Epochs of the judging classifiers.")] = 25,
@@ -131,18 +134,35 @@ def evaluate(
     translated to every domain of its data set. Use faces the model never saw: make a fresh set
     with another seed.
 
-    Prints classification error per domain and overall (overall_error, a fraction), the
-    classifier's own error on the real test images and the reconstruction L1.
+    StarGAN v1 (--celeba-dir, --rafd-dir): classification error per domain and overall
+    (overall_error, a fraction), the classifier's own error on the real test images and the
+    reconstruction L1. StarGAN v2 (--data): every source domain to every other, with 10 latent and
+    10 reference styles per image: the judge's accuracy on outputs and on real images, diversity
+    (pixel L1 and judge-feature distance between the 10 outputs, beside real images' own spread),
+    a Frechet distance in the judge's feature space (not FID) and the reconstruction L1.
 
     Example: starbatch make-faces heldout --n 2000 --seed 4242 && starbatch eval
     --celeba-dir heldout/celeba --rafd-dir heldout/rafd --json eval.json
+
+    Example: starbatch make-faces heldout2 --domains female,male --n 300 --seed 4242 && starbatch eval
+    runs/v2/model.safetensors --data heldout2
     """
     from starbatch.files import write_atomically
-    from starbatch.models.registry import load_model
+    from starbatch.models.registry import load_model, read_config
     from starbatch.train.evaluate import evaluate as run_eval
 
     path = resolve_model(model)
-    report = run_eval(load_model(path), celeba_dir, rafd_dir, classifier_epochs, cache_dir)
+    v2 = read_config(path).architecture == "stargan-v2"
+    if v2 and data is None:
+        raise StarbatchError(f"{path}: a StarGAN v2 model: give --data DIR (DIR/train/<domain>, DIR/val/<domain>)")
+    if not v2 and data is not None:
+        raise StarbatchError(f"{path}: --data is for StarGAN v2 models; score this one with --celeba-dir/--rafd-dir")
+    if v2:
+        from starbatch.train.stargan_v2.evaluate import evaluate as run_v2_eval
+
+        report = run_v2_eval(load_model(path), data, classifier_epochs, cache_dir)
+    else:
+        report = run_eval(load_model(path), celeba_dir, rafd_dir, classifier_epochs, cache_dir)
     report["model"] = str(path)
     _warn_if_the_judge_is_weak(report)
     text = json.dumps(report, indent=2)

@@ -18,10 +18,10 @@ def tiny_v2() -> dict:
 
 @pytest.fixture(scope="session")
 def domain_faces(tmp_path_factory):
-    """A rendered female/male set in StarGAN v2's layout: 9 train + 1 val faces per domain."""
+    """A rendered female/male set in StarGAN v2's layout: 18 train + 2 val faces per domain."""
     from starbatch.synthetic.domains import make_domain_faces
 
-    root = tmp_path_factory.getbasetemp() / "domains-10"
+    root = tmp_path_factory.getbasetemp() / "domains-20"
     if not (root / "val").is_dir():
-        make_domain_faces(root, ["female", "male"], 10, seed=5)
+        make_domain_faces(root, ["female", "male"], 20, seed=5)
     return root

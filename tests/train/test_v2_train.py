@@ -77,7 +77,7 @@ def test_the_diversity_term_pushes_two_styles_outputs_apart(tmp_path, v2_setting
         solver = Solver(v2_settings(tmp_path / str(weight), lambda_sty=0.0, lambda_cyc=0.0, g_lr=1e-3, f_lr=1e-3))
         b = solver.batches[0]
 
-        def distance():
+        def distance(solver=solver, b=b):
             with torch.no_grad():
                 G, F = solver.nets["generator"], solver.nets["mapping_network"]
                 return losses.l1(G(b.x_real, F(b.z_trg, b.y_trg)), G(b.x_real, F(b.z_trg2, b.y_trg))).item()
@@ -89,8 +89,8 @@ def test_the_diversity_term_pushes_two_styles_outputs_apart(tmp_path, v2_setting
             distances[weight].append(distance())
     up, down = distances[1000.0], distances[-1000.0]
     assert up[0] == down[0]  # the same start
-    assert all(later > earlier for earlier, later in zip(up, up[1:])), up
-    assert all(later < earlier for earlier, later in zip(down, down[1:])), down
+    assert all(later > earlier for earlier, later in zip(up, up[1:], strict=False)), up
+    assert all(later < earlier for earlier, later in zip(down, down[1:], strict=False)), down
 
 
 def test_four_steps_straight_equal_two_then_resume_to_the_bit(straight, tmp_path, v2_settings):
