@@ -86,6 +86,14 @@ def train(**options) -> None:
     Example: starbatch train --dataset both --celeba-dir data/faces/celeba
     --rafd-dir data/faces/rafd --image-size 64 --g-conv-dim 32 --d-conv-dim 32
     --d-repeat-num 5 --iters 20000 --out runs/joint
+
+    StarGAN v2 (--family v2): the official objectives (non-saturating GAN + R1, style, diversity,
+    cycle), Adam (0, 0.99) with weight decay 1e-4, the EMA of G, F and E in the model file; samples
+    are latent-guided (psi 0.5, 0.7, 1.0) and reference-guided grids.
+
+    Example: starbatch make-faces data/gender --domains female,male --n 1000 && starbatch train
+    --family v2 --data data/gender --image-size 64 --dim-in 16 --max-conv-dim 128 --hidden-dim 128
+    --batch-size 8 --iters 20000 --ds-iter 20000 --out runs/v2
     """
     if options["workers"] > 0:  # first: without Ray the rest cannot run
         from starbatch.extras import RAY, require
