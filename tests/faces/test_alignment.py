@@ -219,7 +219,8 @@ def test_a_face_at_the_photos_edge_gets_a_reflected_crop_not_a_shifted_one(detec
     corners = crop_corners(affine, 256)
     assert corners[:, 0].min() < -40  # the crop reaches past the left edge...
     true = crop_corners(framing("celeba-hq").crop_transform(drawn, 256), 256)
-    assert corner_error(corners, true) < 0.03  # ...where the face's framing puts it: not moved in
+    # ...where the face's framing puts it: moved inside the photo it would be off by a quarter of its side
+    assert corner_error(corners, true) < 0.06
     crop = warp_crop(picture, affine, 256)
     # the same crop from the photo mirrored past its edges by hand (edge pixel repeated, as BORDER_REFLECT)
     pad = 400

@@ -134,14 +134,16 @@ def test_faces_come_largest_first(detector, astronaut, backdrop):
 
 
 def test_turned_faces_keep_their_landmarks(detector, astronaut, backdrop):
-    """The landmarks turn with the face: read again upright, they do not lean back to level."""
+    """The landmarks turn with the face: read again upright, they do not lean back to level. A
+    turn off by d radians moves a crop's corners by 0.71 d of its side: 2.4 degrees is the 3%
+    the alignment may be off."""
     reference = detector.detect(astronaut)[0]
     for turn in (-30, 30):
         picture, drawn = place_face(backdrop(640, 480), astronaut, reference.landmarks, 300, turn, (320, 240))
         match = found_at(detector.detect(picture), drawn)
         (cos, _, _), (sin, _, _) = similarity_transform(drawn, match.landmarks)
         found_turn = np.degrees(np.arctan2(sin, cos))
-        assert abs(found_turn) < 3, turn  # the drawn and found landmarks differ by no turn
+        assert abs(found_turn) < 2.4, turn  # the drawn and found landmarks differ by no turn
 
 
 def test_the_same_faces_come_from_several_threads_at_once(astronaut, backdrop):
