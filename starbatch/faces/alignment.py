@@ -22,7 +22,7 @@ import numpy as np
 _CELEBA_ALIGNED = np.array([(69, 111), (108, 111), (88, 136), (72, 152), (105, 152)], dtype=np.float64)
 CELEBA_TEMPLATE = (_CELEBA_ALIGNED - (0, 20)) / 178
 
-# The renderer's 128 px frame (starbatch.train.faces.celeba_face): face centre (0.5, 0.52) of the
+# The renderer's 128 px frame (starbatch.synthetic.faces.celeba_face): face centre (0.5, 0.52) of the
 # frame, 0.23 of it per face unit; eyes at (+-0.38, -0.1) units, nose tip at (0, 0.24), mouth
 # corners at (+-0.2789, 0.556) on average (45% male half-widths 0.27 / 0.24, 40% smiling: wider by
 # 1.25 and raised 0.11). The mean of 2000 level faces' drawn landmarks agrees within 0.0006.
@@ -269,3 +269,55 @@ def _warp(image: np.ndarray, affine: np.ndarray, size: tuple[int, int], border: 
     parts = [cv2.warpAffine(np.ascontiguousarray(image[:, :, k : k + 4]), shifted, size, flags=cv2.INTER_LINEAR,
                             borderMode=border).reshape(size[1], size[0], -1) for k in range(0, image.shape[2], 4)]
     return np.concatenate(parts, axis=2)
+
+
+# Where a face's change goes (the Haar-era head mask, restated in landmarks so every framing gets
+# it): an ellipse over the face and hair, centred 0.35 of the way from the eyes' midpoint to the
+# mouth's, 2.4 eye distances wide and 2.86 high each way (on the renderer's frame: centre (0.5, 0.55),
+# half-axes (0.42, 0.5)), feathered from 0.8 to 1.1 of its radius: StarGAN's instance norm shifts the
+# colours of flat backgrounds, and a crop's shifted background would show as a box. Times a ramp
+# over EDGE_FEATHER of the side at every edge that is 0 on the crop's outermost pixels, so the
+# change warped back (bilinear) reaches no photo pixel outside the crop.
+HEAD_ELLIPSE = (0.35, 2.4, 2.86)  # centre along eyes -> mouth; half-width, half-height in eye distances
+HEAD_FEATHER = (0.8, 1.1)
+EDGE_FEATHER = 1 / 16
+
+
+def typical_landmarks(framing_: Framing) -> np.ndarray | None:
+    """Where a typical face's five landmarks land in the framing's crop, in crop units (0..1); None
+    for the whole-photo framing."""
+    if isinstance(framing_, TemplateFraming):
+        return framing_.template
+    if not framing_.uses_landmarks:
+        return None
+    return apply(framing_.crop_transform(_CELEBA_ALIGNED, 1), _CELEBA_ALIGNED)
+
+
+_masks: dict[tuple[str, int], np.ndarray] = {}
+
+
+def head_mask(framing_name: str, size: int) -> np.ndarray:
+    """(size, size) float32 weights for pasting a face's change back (HEAD_ELLIPSE); all ones for
+    the `none` framing, whose crop is the whole photo. Cached, read-only."""
+    key = (framing_name, size)
+    if key not in _masks:
+        points = typical_landmarks(framing(framing_name))
+        if points is None:
+            mask = np.ones((size, size), dtype=np.float32)
+        else:
+            eyes, mouth = points[:2].mean(axis=0), points[3:].mean(axis=0)
+            eye_distance = np.hypot(*(points[1] - points[0]))
+            along, half_width, half_height = HEAD_ELLIPSE
+            centre_x, centre_y = eyes + along * (mouth - eyes)
+            t = (np.arange(size, dtype=np.float64) + 0.5) / size
+            radius = np.hypot(((t - centre_x) / (half_width * eye_distance))[None, :],
+                              ((t - centre_y) / (half_height * eye_distance))[:, None])
+            inner, outer = HEAD_FEATHER
+            mask = np.clip((outer - radius) / (outer - inner), 0, 1).astype(np.float32)
+            to_edge = np.minimum(t, 1 - t) * size  # pixels from the centre of each pixel to the edge
+            ramp = np.clip((to_edge - 1) / max(EDGE_FEATHER * size - 1, 1), 0, 1)
+            ramp = (ramp * ramp * (3 - 2 * ramp)).astype(np.float32)
+            mask *= np.minimum(ramp[:, None], ramp[None, :])
+        mask.flags.writeable = False
+        _masks[key] = mask
+    return _masks[key]

@@ -8,6 +8,7 @@ hairline; the 8 RaFD expressions by mouth, brows and eyes. Faces vary in shape, 
 tilt, skin tone, hair style, background and lighting, with blur and sensor noise on top.
 """
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -461,6 +462,9 @@ def make_faces(out: Path, n: int, seed: int = 0, rafd_identities: int | None = N
         if progress:
             progress()
     (out / "celeba" / "list_attr_celeba.txt").write_text(attribute_file(rows))
+    # how train knows these faces (train/data.py data_framing): framed by the renderer
+    mark = json.dumps({"rendered_by": "starbatch make-faces", "framing": "synthetic", "size": SIZE}) + "\n"
+    (out / "celeba" / "rendered.json").write_text(mark)
     identities = rafd_identities if rafd_identities is not None else max(2, n // 8)
     test_count = max(1, identities // 10)
     for identity in range(identities):
@@ -472,6 +476,7 @@ def make_faces(out: Path, n: int, seed: int = 0, rafd_identities: int | None = N
             Image.fromarray(image).save(folder / f"{identity:04d}_{expression}.jpg", quality=95)
         if progress:
             progress()
+    (out / "rafd" / "rendered.json").write_text(mark)
     return {"celeba": n, "rafd_identities": identities, "rafd_test_identities": test_count}
 
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from starbatch.faces.retinaface import FaceDetector
-from starbatch.train.faces import celeba_face_with_landmarks, face_free_picture
+from starbatch.synthetic.faces import celeba_face_with_landmarks, face_free_picture
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

@@ -16,7 +16,7 @@ from starbatch.faces.alignment import (
     similarity_transform,
     warp_crop,
 )
-from starbatch.train.faces import celeba_face_with_landmarks, place_face
+from starbatch.synthetic.faces import celeba_face_with_landmarks, place_face
 
 
 def similarity(turn_degrees: float, scale: float, shift=(0.0, 0.0)) -> np.ndarray:

@@ -19,7 +19,7 @@ from starbatch.faces.retinaface import (
     prior_boxes,
     search_scales,
 )
-from starbatch.train.faces import face_free_picture, place_face
+from starbatch.synthetic.faces import face_free_picture, place_face
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "photos"
 
