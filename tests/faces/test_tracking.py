@@ -2,6 +2,8 @@
 that moves, fades out where its face leaves and in where one appears, and never stays on a frame
 without its face."""
 
+import json
+
 import av
 import numpy as np
 from typer.testing import CliRunner
@@ -122,3 +124,26 @@ def test_a_clip_without_a_face_is_written_unchanged_or_fails_with_no_face_fail(t
     assert result.output.strip().endswith(f"starbatch: error: {clip}: no face found in any frame "
                                           "(--no-face copy writes it unchanged)")  # fmt: skip
     assert not (tmp_path / "fail.mp4").exists()
+
+
+def test_at_a_cut_to_a_picture_without_a_face_the_edit_stops_on_the_cut(tmp_path, model, make_clip):
+    cut, frames = 14, 30  # the face's frames, then a title card: frames of a face-free clip
+    face = frames_of(make_clip(tmp_path / "face.mp4", width=160, height=128, frames=frames, face=True))
+    card = frames_of(make_clip(tmp_path / "card.mp4", width=160, height=128, frames=frames))
+    clip = tmp_path / "cut.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 128, "yuv444p"
+        stream.options = {"crf": "0"}
+        for picture in face[:cut] + card[cut:]:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(picture.astype(np.uint8), format="rgb24")))
+        container.mux(stream.encode())
+    out = tmp_path / "out.mp4"
+    result = CliRunner().invoke(app, ["video", str(clip), "--expression", "happy", "-m", str(model), "-o", str(out),
+                                      "--crf", "0", "--framing", "synthetic", "--report", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    diffs = [np.abs(a - b).max(axis=2) for a, b in zip(frames_of(clip), frames_of(out), strict=True)]
+    assert all(d[20:80, 20:80].mean() > 20 for d in diffs[: cut - FADE])  # the face edited up to the fade
+    assert all(d.mean() < 4 for d in diffs[cut:])  # after the cut only the codec's rounding differs
+    sampled = json.loads((tmp_path / "r.json").read_text())["sampled_frames"]
+    assert sampled[0]["frame"] == 0 and len(sampled[0]["faces"][0]["crop_corners"]) == 4
