@@ -28,7 +28,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the official reference lives in tests/
 from starbatch.engines.photos import InProcess, edit_photos  # noqa: E402
-from starbatch.faces.detection import face_boxes  # noqa: E402
+from starbatch.faces.detection import placements  # noqa: E402
 from starbatch.inference.editor import Editor, EditorSpec  # noqa: E402
 from starbatch.media.images import read_photo  # noqa: E402
 from starbatch.models.family import EditOptions  # noqa: E402
@@ -128,7 +128,7 @@ def main() -> None:
     decoded = [read_photo(path).rgb for path in photos]
     start = time.perf_counter()
     for rgb in decoded:
-        face_boxes(rgb)
+        placements(rgb, "detect", engine.editor.framing, engine.editor.image_size)
     detect_ms = (time.perf_counter() - start) / len(decoded) * 1000
     batch = torch.from_numpy(np.zeros((args.batch_size, 3, args.image_size, args.image_size), np.float32))
     engine.editor(batch)
