@@ -140,6 +140,30 @@ def rafd_split(root: Path, split: str) -> ImageSet:
     return ImageSet(f"rafd-{split}", tuple(paths), np.array(labels, dtype=np.int64), RAFD_CROP)
 
 
+RENDERED_MARK = "rendered.json"  # what `starbatch make-faces` writes beside its faces
+
+
+def data_framing(dataset: str, celeba_dir: Path | str | None, rafd_dir: Path | str | None) -> str:
+    """How the training faces are framed, for the model file (faces/alignment.py): "synthetic" when
+    every folder trained on holds `starbatch make-faces` faces (its RENDERED_MARK, or, for folders
+    made before the mark, 128x128 pictures: real CelebA aligned images are 178x218, RaFD's
+    681x1024); "celeba" otherwise, the framing of CelebA's aligned images (the nearest one starbatch
+    knows for real RaFD photos too)."""
+    folders = [Path(folder) for folder, used in ((celeba_dir, dataset in ("celeba", "both")),
+                                                 (rafd_dir, dataset in ("rafd", "both"))) if used and folder]
+    return "synthetic" if folders and all(_rendered(folder) for folder in folders) else "celeba"
+
+
+def _rendered(folder: Path) -> bool:
+    if (folder / RENDERED_MARK).is_file():
+        return True
+    first = next((p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES), None)
+    if first is None:
+        return False
+    with Image.open(first) as image:
+        return image.size == (128, 128)
+
+
 def splits(label_set: LabelSet, celeba_dir: Path | str | None,
            rafd_dir: Path | str | None) -> tuple[ImageSet, ImageSet]:  # fmt: skip
     """(train, test) of the data set a label set comes from (its labels: the CelebA attributes)."""

@@ -44,8 +44,21 @@ FACE_MODES = ("detect", "center")
 Faces = Enum("Faces", {mode: mode for mode in FACE_MODES}, type=str)  # typer's choices
 
 FacesOption = Annotated[Faces, typer.Option(
-    help="detect: edit every face found (OpenCV Haar cascade, frontal faces at least 1/8 of the shorter "
-    "side); a photo with none fails, naming the file. center: edit the central square, as before detection.")]
+    help="detect: edit every face found (RetinaFace, faces of 40 px and more), each aligned as the model's "
+    "training faces were (--framing). center: edit the central square, as before detection.")]
+
+# How faces are cropped for the model (models/family.py FRAMINGS); None: as the model file says.
+Framing = Enum("Framing", {name: name for name in ("celeba", "celeba-hq", "synthetic", "none")}, type=str)
+FramingOption = Annotated[Framing | None, typer.Option(
+    help="Crop faces as these training faces were: celeba (official StarGAN v1), celeba-hq (official v2), "
+    "synthetic (starbatch's rendered faces), none (the inputs are aligned crops: the whole picture). "
+    "Default: what the model file says (starbatch info).", show_default=False)]
+
+# What a photo or clip without a face gets (engines/photos.py NO_FACE_POLICIES, which a test keeps equal).
+NoFace = Enum("NoFace", {name: name for name in ("copy", "skip", "fail")}, type=str)
+NoFaceOption = Annotated[NoFace, typer.Option(
+    "--no-face", help="Without a face: copy (written unchanged, exit 0), skip (nothing written, exit 0) or fail "
+    "(reported as failed, exit 1).")]
 
 
 def one_line_errors(command):

@@ -11,7 +11,9 @@ from starbatch.cli.common import (
     DomainOption,
     ExpressionOption,
     FacesOption,
+    FramingOption,
     ModelOption,
+    NoFaceOption,
     PrecisionOption,
     PsiOption,
     RefOption,
@@ -45,8 +47,11 @@ def edit(
     precision: PrecisionOption = "auto",
     backend: BackendOption = "auto",
     faces: FacesOption = "detect",  # typer hands it over as Faces.detect
+    framing: FramingOption = None,
+    no_face: NoFaceOption = "copy",
     crop_only: Annotated[bool, typer.Option(help="Write the model-size crop (PNG) instead of pasting back; with "
-                                            "--faces detect, the largest face's crop.")] = False,
+                                            "--faces detect, the largest face's aligned crop (none: nothing).")]
+    = False,
     overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist.")] = False,
     report: Annotated[Path | None, typer.Option(help="Write a JSON report of every file.")] = None,
     max_pixels: Annotated[int, typer.Option(help="Refuse larger images (decompression bomb guard).")] = 89_478_485,
@@ -69,7 +74,8 @@ def edit(
     # Every usage error is found before torch loads (seconds): the request against the model
     # file's header, the inputs, the output place and what made the outputs already there.
     options = EditOptions(to, expression, from_labels, domain, seed, psi, ref)
-    spec = EditorSpec.from_options(resolve_model(model), options, device, precision, faces.value, backend)
+    spec = EditorSpec.from_options(resolve_model(model), options, device, precision, faces.value, backend,
+                                   framing.value if framing else None)  # fmt: skip
     from starbatch.media.jobs import output_is_file, plan_jobs  # Pillow and numpy: after the request's check
 
     plan = plan_jobs(inputs, out, overwrite, crop_only, spec.variants)
@@ -78,7 +84,7 @@ def edit(
     record_file = record_path(out, one_file)
     record, earlier = this_run(record_file, spec.model_path, spec.request,
                                {"faces": faces.value, "crop_only": crop_only, "precision": precision,
-                                "backend": backend},
+                                "backend": backend, "framing": spec.framing, "no_face": no_face.value},
                                {"--to": to, "--expression": expression, "--from": from_labels, "--domain": domain,
                                 "--seed": seed, "--psi": psi, "--ref": str(ref) if ref else None})  # fmt: skip
     if not one_file or out.exists():  # a record beside a file that is not there tells nothing
@@ -107,7 +113,7 @@ def edit(
         engine = InProcess(spec.build())
     summary = edit_photos(inputs, out, engine, batch_size=batch_size, crop_only=crop_only, overwrite=overwrite,
                           max_pixels=max_pixels, faces=faces.value, plan=plan,
-                          variants=spec.variants)  # fmt: skip
+                          variants=spec.variants, no_face=no_face.value)  # fmt: skip
     if one_file and out.exists() and not summary["failed"]:
         write_record(record_file, record)
     write_report(report, summary)

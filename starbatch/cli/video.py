@@ -16,7 +16,9 @@ from starbatch.cli.common import (
     DomainOption,
     ExpressionOption,
     FacesOption,
+    FramingOption,
     ModelOption,
+    NoFaceOption,
     PrecisionOption,
     PsiOption,
     RefOption,
@@ -43,6 +45,8 @@ def video(
     ref: RefOption = None,
     model: ModelOption = None,
     faces: FacesOption = "detect",  # typer hands it over as Faces.detect
+    framing: FramingOption = None,
+    no_face: NoFaceOption = "copy",
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output file; its extension picks the container. Default: NAME_edited.EXT "
         "beside the input.", show_default=False)] = None,
@@ -68,9 +72,10 @@ def video(
 
     Video is re-encoded (H.264 by default; --codec, --crf), audio and subtitles copied untouched.
 
-    The source labels are fixed once per clip (from 8 spread frames). The face is followed: searched
-    every half second, its crop held still through small changes (no flicker) and moved smoothly
-    when the face moves.
+    The source labels are fixed once per clip (from 8 spread frames). Faces are followed: searched
+    every half second, each crop held still through small changes (no flicker) and moved smoothly
+    when its face moves; where a face leaves (a cut) its edit fades out, and frames without a face
+    are written unchanged.
 
     Example: starbatch video talk.mp4 --expression happy -o talk_happy.mp4
 
@@ -93,7 +98,8 @@ def video(
     settings = EncodeSettings(codec=codec, crf=crf, preset=preset)
     check_output(output, settings)
     options = EditOptions(to, expression, from_labels, domain, seed, psi, ref)
-    spec = EditorSpec.from_options(resolve_model(model), options, device, precision, faces.value, backend)
+    spec = EditorSpec.from_options(resolve_model(model), options, device, precision, faces.value, backend,
+                                   framing.value if framing else None)  # fmt: skip
     if len(spec.variants) > 1:  # a clip is edited with one style (one condition) throughout
         raise StarbatchError(f"video writes one clip: give one style, not {len(spec.variants)} (e.g. one --seed)")
     if not input_path.is_file():
@@ -104,7 +110,7 @@ def video(
     record, earlier = this_run(
         record_file, spec.model_path, spec.request,
         {"faces": faces.value, "precision": precision, "backend": backend, "codec": settings.resolved_codec(),
-         "crf": crf, "preset": preset},
+         "crf": crf, "preset": preset, "framing": spec.framing, "no_face": no_face.value},
         {"--to": to, "--expression": expression, "--from": from_labels, "--domain": domain, "--seed": seed,
          "--psi": psi, "--ref": str(ref) if ref else None},
         inputs={"input": input_path})  # fmt: skip
@@ -131,12 +137,12 @@ def video(
             from starbatch.engines.ray_pool import edit_video_ray
 
             summary = edit_video_ray(input_path, output, spec, settings, workers=workers, address=address,
-                                     batch_size=batch_size, faces=faces.value)  # fmt: skip
+                                     batch_size=batch_size, faces=faces.value, no_face=no_face.value)  # fmt: skip
         else:
             from starbatch.engines.video import edit_video
 
             summary = edit_video(input_path, output, editor, settings, batch_size=batch_size,
-                                 faces=faces.value)  # fmt: skip
+                                 faces=faces.value, no_face=no_face.value)  # fmt: skip
     except StarbatchError as error:
         typer.echo(f"starbatch: error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -146,5 +152,6 @@ def video(
     except av.FFmpegError as error:  # media/video.py names the frame where it can; never a traceback
         typer.echo(f"starbatch: error: {input_path}: {error}", err=True)
         raise typer.Exit(1) from None
-    write_record(record_file, record)
+    if summary["output"] is not None:  # --no-face skip on a clip without a face writes nothing
+        write_record(record_file, record)
     write_report(report, summary)

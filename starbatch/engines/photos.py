@@ -20,7 +20,7 @@ from tqdm import tqdm
 from starbatch.engines.pipeline import ReadAhead, WriteBehind, batches
 from starbatch.engines.progress import Progress
 from starbatch.errors import StarbatchError
-from starbatch.faces.detection import NO_FACE, FaceBox, face_boxes
+from starbatch.faces.detection import NO_FACE, Placement, placements, report_of
 from starbatch.files import partial_path, write_atomically
 from starbatch.inference.compositing import crop_photo, model_input, paste_edit
 from starbatch.inference.editor import Editor
@@ -32,18 +32,22 @@ from starbatch.media.jobs import Job, JobPlan, plan_jobs
 IO_THREADS = min(4, max(1, (os.cpu_count() or 2) // 2))
 
 
+NO_FACE_POLICIES = ("copy", "skip", "fail")  # cli/common.py spells them too (a test keeps them equal)
+
+
 @dataclass
 class Outcome:
     job: Job
-    status: str  # "edited" or "failed" ("skipped" is decided before the engine runs)
+    status: str  # "edited", "no face" or "failed" ("skipped" is decided before the engine runs)
     error: str | None = None
+    faces: list[dict] | None = None  # per face edited: box, score, landmarks, crop corners (report_of)
 
 
 @dataclass
 class Prepared:
     job: Job
     photo: Photo
-    boxes: list[FaceBox]  # one per face, largest first; each goes through G as its own batch item
+    boxes: list[Placement]  # one per face, largest first ([]: no face); each is its own batch item
     model_inputs: list[np.ndarray]
 
 
@@ -53,29 +57,38 @@ class Unreadable:
     error: BaseException
 
 
-def prepare(job: Job, image_size: int, max_pixels: int, faces: str = "detect", crop_only: bool = False) -> Prepared:
-    """Decode, find the faces (here, so the in-process and Ray engines share it), make G's inputs."""
+def prepare(job: Job, image_size: int, max_pixels: int, faces: str = "detect", crop_only: bool = False,
+            framing: str = "celeba") -> Prepared:  # fmt: skip
+    """Decode, find the faces and align them to the model's `framing` (here, so the in-process and
+    Ray engines share it), make G's inputs. No face: a Prepared with no boxes."""
     photo = read_photo(job.input_path, max_pixels)
-    boxes = face_boxes(photo.rgb, faces)
-    if not boxes:
-        raise StarbatchError(NO_FACE)
+    boxes = placements(photo.rgb, faces, framing, image_size)
     if crop_only:
         boxes = boxes[:1]  # --crop-only writes the largest face's crop
     return Prepared(job, photo, boxes, [model_input(photo, box, image_size) for box in boxes])
 
 
-def finish(item: Prepared, edited: torch.Tensor, crop_only: bool) -> None:
+def finish(item: Prepared, edited: torch.Tensor | None, crop_only: bool) -> None:
     """Compose the full-size result (or the crop), encode, and write it atomically.
 
-    `edited` holds G's output for each of the item's boxes, in order."""
+    `edited` holds G's output for each of the item's boxes, in order; None for a photo without a
+    face, which is written unchanged: its input file's bytes, or, where -o NAME.EXT asks for
+    another format, its pixels in that format."""
     job = item.job
-    if crop_only:
+    if edited is None:
+        same_format = job.image_format in (None, item.photo.format)
+        data = job.input_path.read_bytes() if same_format else encode_photo(item.photo, job.image_format)
+    elif crop_only:
         data = encode_photo(crop_photo(edited[0]), job.image_format or "PNG")
     else:
         photo = item.photo
         for box, before, after in zip(item.boxes, item.model_inputs, edited, strict=True):
             photo = paste_edit(photo, box, torch.from_numpy(before), after)
         data = encode_photo(photo, job.image_format)
+    _write(job, data)
+
+
+def _write(job: Job, data: bytes) -> None:
     try:
         job.output.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(job.output, data)
@@ -107,32 +120,49 @@ def run_edit(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_outcome: Callable[[Outcome], None] = lambda outcome: None,
     faces: str = "detect",
+    no_face: str = "copy",
 ) -> list[Outcome]:
     """Edit every job in this process; a failing file is recorded with its cause and the run goes on.
 
-    `faces`: "detect" edits every face found (a photo with none fails), "center" the central square.
+    `faces`: "detect" edits every face found, aligned to the editor's framing; "center" the central
+    square. `no_face`, for a photo without a face: "copy" writes it unchanged, "skip" writes nothing
+    (both report it as "no face"), "fail" reports it failed. With crop_only there is no crop to
+    write: "copy" writes nothing either.
     """
     outcomes: list[Outcome] = []
+    pending: dict[Job, Outcome] = {}  # what each job submitted to the writer is, once written
 
     def record(outcome: Outcome) -> None:
         outcomes.append(outcome)
         on_outcome(outcome)
 
     def prepare_job(job: Job) -> Prepared:
-        return prepare(job, editor.image_size, max_pixels, faces, crop_only)
+        return prepare(job, editor.image_size, max_pixels, faces, crop_only, editor.framing)
 
     def written(job: Job, error: BaseException | None) -> Outcome:
+        outcome = pending.pop(job)
         if error is None:
-            return Outcome(job, "edited")
+            return outcome
         partial_path(job.output).unlink(missing_ok=True)
-        return Outcome(job, "failed", describe(error))
+        return Outcome(job, "failed", describe(error), outcome.faces)
+
+    def without_face(item: Prepared, behind: WriteBehind) -> None:
+        if no_face == "fail":
+            record(Outcome(item.job, "failed", NO_FACE, []))
+        elif no_face == "copy" and not crop_only:
+            pending[item.job] = Outcome(item.job, "no face", faces=[])
+            behind.submit(item.job, item, None, crop_only)
+        else:
+            record(Outcome(item.job, "no face", faces=[]))
 
     with ReadAhead(prepare_job, jobs, IO_THREADS, 2 * batch_size) as decoded, \
             WriteBehind(finish, IO_THREADS, 2 * batch_size) as behind:  # fmt: skip
         for group in batches(_resolved(decoded), batch_size, weight=_crops):
             for failed in (g for g in group if isinstance(g, Unreadable)):
                 record(Outcome(failed.job, "failed", describe(failed.error)))
-            batch = [g for g in group if isinstance(g, Prepared)]
+            for item in (g for g in group if isinstance(g, Prepared) and not g.boxes):
+                without_face(item, behind)
+            batch = [g for g in group if isinstance(g, Prepared) and g.boxes]
             if batch:
                 try:
                     edited = editor(torch.from_numpy(np.stack([x for b in batch for x in b.model_inputs])),
@@ -145,6 +175,7 @@ def run_edit(
                 for item in batch:
                     result = edited[start : start + len(item.boxes)]
                     start += len(item.boxes)
+                    pending[item.job] = Outcome(item.job, "edited", faces=[report_of(box) for box in item.boxes])
                     behind.submit(item.job, item, result, crop_only)
             for job, error in behind.settled():
                 record(written(job, error))
@@ -171,7 +202,7 @@ class PhotoEngine(Protocol):
     model_path: Path
 
     def run_edit(self, jobs: list[Job], batch_size: int, crop_only: bool, max_pixels: int,
-                 on_outcome: Callable[[Outcome], None], faces: str) -> list[Outcome]: ...  # fmt: skip
+                 on_outcome: Callable[[Outcome], None], faces: str, no_face: str) -> list[Outcome]: ...  # fmt: skip
 
 
 class InProcess:
@@ -183,18 +214,19 @@ class InProcess:
 
     def run_edit(self, jobs: list[Job], batch_size: int = 16, crop_only: bool = False,
                  max_pixels: int = DEFAULT_MAX_PIXELS, on_outcome: Callable[[Outcome], None] = lambda o: None,
-                 faces: str = "detect") -> list[Outcome]:  # fmt: skip
-        return run_edit(jobs, self.editor, batch_size, crop_only, max_pixels, on_outcome, faces)
+                 faces: str = "detect", no_face: str = "copy") -> list[Outcome]:  # fmt: skip
+        return run_edit(jobs, self.editor, batch_size, crop_only, max_pixels, on_outcome, faces, no_face)
 
 
 def edit_photos(inputs: list[Path], out_dir: Path, engine: PhotoEngine, batch_size: int = 16,
                 crop_only: bool = False, overwrite: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
                 faces: str = "detect", plan: JobPlan | None = None,
-                variants: tuple[str, ...] = ("",)) -> dict:  # fmt: skip
+                variants: tuple[str, ...] = ("",), no_face: str = "copy") -> dict:  # fmt: skip
     """Edit every image under `inputs` with `engine` (InProcess or RayEngine); returns the report
     (also the source of the summary line). `out_dir` is the output folder, or the one output file.
 
-    `faces`: "detect" (every face found; a photo with none fails) or "center" (the central square).
+    `faces`: "detect" (every face found) or "center" (the central square); `no_face`: what a photo
+    without a face gets (run_edit).
     `plan`: the jobs already planned from the same arguments (the CLI plans before loading the model).
     `variants`: the request's output suffixes (EditorSpec.variants): one output per variant of each
     photo, each its own job (the photo is decoded once per variant; G's cost dominates).
@@ -213,9 +245,13 @@ def edit_photos(inputs: list[Path], out_dir: Path, engine: PhotoEngine, batch_si
     def show(outcome: Outcome) -> None:
         if outcome.status == "failed":
             progress.write(f"failed  {outcome.job.input_path}: {outcome.error}", file=sys.stderr)
+        elif outcome.status == "no face":
+            progress.write(f"no face {outcome.job.input_path}" + (" (copied unchanged)" if no_face == "copy"
+                                                                  and not crop_only else ""), file=sys.stderr)
         progress.update(1)
 
-    outcomes = engine.run_edit(plan.jobs, batch_size, crop_only, max_pixels, on_outcome=show, faces=faces)
+    outcomes = engine.run_edit(plan.jobs, batch_size, crop_only, max_pixels, on_outcome=show, faces=faces,
+                               no_face=no_face)  # fmt: skip
     progress.close()
     seconds = time.perf_counter() - start
     for outcome in outcomes:
@@ -224,13 +260,20 @@ def edit_photos(inputs: list[Path], out_dir: Path, engine: PhotoEngine, batch_si
         if outcome.error:
             entry["error"] = outcome.error
             failures.append({"input": entry["input"], "error": outcome.error})
+        if outcome.faces is not None:
+            entry["faces"] = outcome.faces
         files.append(entry)
     edited = sum(o.status == "edited" for o in outcomes)
+    faces_edited = sum(len(o.faces or ()) for o in outcomes if o.status == "edited")
+    without = sum(o.status == "no face" or o.error == NO_FACE for o in outcomes)
     summary = {
         "model": str(engine.model_path),
         "output_folder": str(out_dir),
         "faces": faces,
+        "no_face": no_face,
         "edited": edited,
+        "faces_edited": faces_edited,
+        "without_face": without,
         "skipped": len(plan.skipped),
         "failed": len(failures),
         "seconds": round(seconds, 3),
@@ -238,7 +281,8 @@ def edit_photos(inputs: list[Path], out_dir: Path, engine: PhotoEngine, batch_si
         "failures": failures,
         "files": files,
     }
-    print(f"edited {edited}, skipped {len(plan.skipped)}, failed {len(failures)} "
-          f"in {seconds:.1f} s ({summary['images_per_second']:.2f} images/s) -> {out_dir}",
+    print(f"{faces_edited} {'face' if faces_edited == 1 else 'faces'} edited in {edited} "
+          f"{'photo' if edited == 1 else 'photos'}, {without} without a face; skipped {len(plan.skipped)}, "
+          f"failed {len(failures)} in {seconds:.1f} s ({summary['images_per_second']:.2f} images/s) -> {out_dir}",
           file=sys.stderr)
     return summary

@@ -22,10 +22,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from starbatch.engines.photos import Outcome, run_edit
-from starbatch.engines.video import edit_segment_to_bytes, fix_clip, summarize
+from starbatch.engines.video import SegmentResult, edit_segment_to_bytes, fix_clip, summarize, without_face
 from starbatch.errors import StarbatchError
 from starbatch.extras import RAY, require
-from starbatch.faces.detection import Detection
 from starbatch.inference.editor import EditorSpec
 from starbatch.media.images import DEFAULT_MAX_PIXELS
 from starbatch.media.jobs import Job
@@ -45,12 +44,12 @@ class EditWorker:
         self.editor = spec.build()  # "auto" device and precision resolve here, on the worker
 
     def edit_jobs(self, jobs: list[Job], batch_size: int, crop_only: bool, max_pixels: int,
-                  faces: str = "detect") -> list[Outcome]:  # fmt: skip
-        return run_edit(jobs, self.editor, batch_size, crop_only, max_pixels, faces=faces)
+                  faces: str = "detect", no_face: str = "copy") -> list[Outcome]:  # fmt: skip
+        return run_edit(jobs, self.editor, batch_size, crop_only, max_pixels, faces=faces, no_face=no_face)
 
     def edit_segment(self, info: VideoInfo, segment: Segment, settings: EncodeSettings, batch_size: int,
-                     face: Detection | None = None) -> bytes:  # fmt: skip
-        return edit_segment_to_bytes(info, segment, self.editor, settings, batch_size, face)
+                     faces: str = "detect") -> tuple[bytes, SegmentResult]:  # fmt: skip
+        return edit_segment_to_bytes(info, segment, self.editor, settings, batch_size, faces)
 
 
 class RayEngine:
@@ -126,7 +125,7 @@ class RayEngine:
 
     def run_edit(self, jobs: list[Job], batch_size: int = 16, crop_only: bool = False,
                  max_pixels: int = DEFAULT_MAX_PIXELS, on_outcome: Callable[[Outcome], None] = lambda o: None,
-                 faces: str = "detect") -> list[Outcome]:  # fmt: skip
+                 faces: str = "detect", no_face: str = "copy") -> list[Outcome]:  # fmt: skip
         """`photos.run_edit` over the pool, in image shards: the same arguments and outcomes."""
         started_ns = time.time_ns()
         size = max(1, min(4 * batch_size, math.ceil(len(jobs) / max(1, self.workers))))
@@ -139,7 +138,7 @@ class RayEngine:
             done = [job for job in shard if _written_since(job.output, started_ns)]
             outcomes.extend(record(Outcome(job, "edited")) for job in done)
             todo = [job for job in shard if job not in done]
-            return actor.edit_jobs.remote(todo, batch_size, crop_only, max_pixels, faces)
+            return actor.edit_jobs.remote(todo, batch_size, crop_only, max_pixels, faces, no_face)
 
         def record(outcome: Outcome) -> Outcome:
             on_outcome(outcome)
@@ -158,17 +157,19 @@ def _written_since(path: Path, started_ns: int) -> bool:
 
 def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: EncodeSettings,
                    workers: int | None = None, address: str | None = None, batch_size: int = 8,
-                   progress: bool = True, faces: str = "detect", worker_class: type = EditWorker) -> dict:  # fmt: skip
+                   progress: bool = True, faces: str = "detect", worker_class: type = EditWorker,
+                   no_face: str = "copy") -> dict:  # fmt: skip
     """`starbatch video` on Ray: keyframe-aligned segments edited in parallel, joined in order.
 
-    The crop and the conditioning are fixed once on the driver, so every segment uses the same."""
+    The conditioning is fixed once on the driver, so every segment uses the same; each segment
+    follows its faces from its own first frame (faces/tracking.py)."""
     from starbatch.engines.progress import Progress
 
     require(*RAY, "the Ray engine (--workers, --address)")  # before the clip is probed and sampled
     start = time.perf_counter()
     info = probe(input_path)
     driver_editor = spec.build("cpu", "fp32")  # only to fix the clip's conditioning: full precision
-    face, settled = fix_clip(driver_editor, info, faces)
+    settled = fix_clip(driver_editor, info, faces)
     if settled is not None:
         spec = replace(spec, request=settled)
     engine = RayEngine(spec, workers, address, worker_class)
@@ -176,11 +177,14 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
     bar = Progress(total=info.frame_count, unit="frame", desc=info.path.name, dynamic_ncols=True, disable=not progress)
 
     def call(actor, segment: Segment):
-        return actor.edit_segment.remote(info, segment, settings, batch_size, face)
+        return actor.edit_segment.remote(info, segment, settings, batch_size, faces)
 
     try:
         parts = engine.map_shards(segments, call, lambda i, _: bar.update(segments[i].frame_count))
     finally:
         bar.close()
-    join(info, parts, output)
-    return summarize(info, output, time.perf_counter() - start)
+    results = [result for _, result in parts]
+    if faces == "detect" and not sum(result.crops for result in results):
+        return without_face(info, output, no_face, time.perf_counter() - start, results, [data for data, _ in parts])
+    join(info, [data for data, _ in parts], output)
+    return summarize(info, output, time.perf_counter() - start, results)

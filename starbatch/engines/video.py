@@ -4,17 +4,20 @@ A frame goes through the same pieces as a photo (model_input, the Editor, paste_
 upright first when the clip carries a display rotation and turned back after, so the model sees
 faces standing up while the encoder gets pixels as stored (the rotation stays in metadata).
 
-The face is found once per clip (the median of the largest face's box over the frames sampled
-for the source labels, which also shows early that a clip has no face), then followed: faces/tracking.py
-searches every half second, holds the crop still while the face stays near it and glides it
-to where the face went. `--faces center` edits every frame's central square.
+Faces are followed (faces/tracking.py): a detector pass every half second, each face's crop a
+smoothed similarity transform to the model's framing, edits that fade out where a face leaves (a
+cut) and in where one appears; frames without a face pass through unchanged. A clip in which no
+face is found at all follows --no-face (copy: the unchanged frames re-encoded, exit 0; skip: no
+output; fail: an error). `--faces center` edits every frame's central square.
 """
 
 import io
+import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,9 @@ import torch
 
 from starbatch.engines.pipeline import WriteBehind, batches, read_ahead
 from starbatch.errors import NoFaceFound, StarbatchError
-from starbatch.faces.detection import Detection, FaceBox, centre_box, detect_faces, face_crop
-from starbatch.faces.tracking import FaceTrack, detect_every, follow_face
+from starbatch.faces.detection import Placement, centre_box, find_faces, placements
+from starbatch.faces.tracking import FaceFollower, detect_every
+from starbatch.files import partial_path
 from starbatch.inference.compositing import model_input, paste_edit
 from starbatch.inference.editor import Editor
 from starbatch.media.images import Photo
@@ -49,8 +53,18 @@ class FrameItem:
     pts: int
     duration: int | None
     photo: Photo  # upright RGB
-    box: FaceBox
-    model_input: np.ndarray
+    crops: list[Placement]  # [] : the frame passes through unchanged
+    model_inputs: list[np.ndarray]
+
+
+@dataclass
+class SegmentResult:
+    """What one segment's edit did: frames written, face crops edited, and the frames the detector
+    searched with the crops edited in them (the report)."""
+
+    frames: int = 0
+    crops: int = 0
+    searched: list[dict] = field(default_factory=list)
 
 
 def upright_photo(frame: av.VideoFrame, rotation: int) -> Photo:
@@ -58,37 +72,34 @@ def upright_photo(frame: av.VideoFrame, rotation: int) -> Photo:
 
 
 def clip_samples(info: VideoInfo, frames: int = 8) -> list[Photo]:
-    """About `frames` upright frames spread over the clip: where the crop and the conditioning come from."""
+    """About `frames` upright frames spread over the clip: where the conditioning comes from."""
     return [upright_photo(frame, info.rotation) for frame in sample_frames(info, frames)]
 
 
-def clip_face(info: VideoInfo, samples: list[Photo]) -> Detection:
-    """Where the clip's face is: the median of the largest face's box over the sampled frames."""
-    largest = [faces[0] for faces in (detect_faces(photo.rgb) for photo in samples) if faces]
-    if not largest:
-        raise NoFaceFound(f"{info.path}: no face found in {len(samples)} sampled frames "
-                          "(--faces center edits the centre square)")  # fmt: skip
-    return Detection(*(float(np.median([getattr(face, name) for face in largest]))
-                       for name in ("left", "top", "side", "turn")))  # fmt: skip
-
-
-def clip_request(editor: Editor, info: VideoInfo, samples: list[Photo], box: FaceBox | None = None) -> Any:
+def clip_request(editor: Editor, info: VideoInfo, samples: list[Photo], faces: str = "center") -> Any:
     """The clip's conditioning, fixed once from the sampled frames' crops (v1: D's logits averaged
-    over them give the source labels)."""
+    over them give the source labels): each sample's largest face, aligned, with faces="detect";
+    the central squares where no sample shows a face, or with "center"."""
     if not samples:
         raise StarbatchError(f"{info.path}: no decodable frame to estimate the source labels from")
-    inputs = [model_input(photo, box or centre_box(*photo.size), editor.image_size) for photo in samples]
+    size = editor.image_size
+    inputs = []
+    if faces == "detect":
+        for photo in samples:
+            found = placements(photo.rgb, faces, editor.framing, size)
+            if found:
+                inputs.append(model_input(photo, found[0], size))
+    if not inputs:
+        inputs = [model_input(photo, centre_box(*photo.size), size) for photo in samples]
     return editor.settled_request(torch.from_numpy(np.stack(inputs)))
 
 
-def fix_clip(editor: Editor, info: VideoInfo, faces: str) -> tuple[Detection | None, Any]:
-    """What the frames share, decided once from the same sampled frames: the face to follow (None:
-    each frame's central square) and the request (None: the editor's does not read the images)."""
-    reads_images = editor.conditioning.reads_images
-    samples = clip_samples(info) if faces == "detect" or reads_images else []
-    face = clip_face(info, samples) if faces == "detect" else None
-    box = face_crop(face, *samples[0].size) if face is not None else None
-    return face, clip_request(editor, info, samples, box) if reads_images else None
+def fix_clip(editor: Editor, info: VideoInfo, faces: str) -> Any:
+    """The request every frame shares, decided once from sampled frames (None: the editor's does
+    not read the images)."""
+    if not editor.conditioning.reads_images:
+        return None
+    return clip_request(editor, info, clip_samples(info), faces)
 
 
 def frame_durations(info: VideoInfo) -> dict[int, int]:
@@ -109,41 +120,59 @@ def edit_segment(
     writer: SegmentWriter,
     batch_size: int = 8,
     on_frames: Callable[[int], None] = lambda n: None,
-    face: Detection | None = None,
-) -> int:
-    """Decode, edit and encode one segment with I/O overlapping the model; returns frames written.
+    faces: str = "detect",
+) -> SegmentResult:
+    """Decode, edit and encode one segment with I/O overlapping the model.
 
-    `face` is the clip's face (clip_face), followed from there; None edits each frame's central
-    square."""
+    faces="detect": every face followed from the segment's first frame (faces/tracking.py) and
+    aligned to the editor's framing; "center": each frame's central square."""
     gaps = frame_durations(info)
+    result = SegmentResult()
+    size = editor.image_size
+    whole_frame = faces == "detect" and editor.framing == "none"  # aligned crops: every frame whole
 
     def upright_frames() -> Iterator[tuple[av.VideoFrame, Photo]]:
         for frame in decode_segment(info.path, segment):
             yield frame, upright_photo(frame, info.rotation)
 
-    def prepared() -> Iterator[FrameItem]:
-        if face is None:
-            placed = ((item, centre_box(*item[1].size)) for item in upright_frames())
-        else:
-            followed = follow_face(upright_frames(), lambda item: item[1].rgb, FaceTrack(face),
-                                   detect_every(info.average_rate and float(info.average_rate)))
-            placed = ((item, face_crop(where, *item[1].size)) for item, where in followed)
-        for (frame, photo), box in placed:
-            duration = gaps.get(frame.pts) or frame.duration
-            yield FrameItem(frame.pts, duration, photo, box, model_input(photo, box, editor.image_size))
+    def placed() -> Iterator[tuple[tuple[av.VideoFrame, Photo], list[Placement]]]:
+        if faces == "center" or whole_frame:
+            for item in upright_frames():
+                yield item, placements(item[1].rgb, faces, editor.framing, size)
+            return
+        follower = FaceFollower(find_faces, editor.framing, size,
+                                detect_every(info.average_rate and float(info.average_rate)))
+        for index, (item, crops, found) in enumerate(follower.follow(upright_frames(), lambda item: item[1].rgb)):
+            if found is not None:
+                result.searched.append({"frame": segment.first_frame + index, "pts": item[0].pts,
+                                        "found": len(found), "faces": [crop.report() for crop in crops]})
+            yield item, crops
 
-    def encode(batch: list[FrameItem], edited: torch.Tensor) -> None:
-        for item, after in zip(batch, edited, strict=True):
-            pasted = paste_edit(item.photo, item.box, torch.from_numpy(item.model_input), after)
-            writer.write(as_stored(pasted.rgb, info.rotation), item.pts, item.duration)
+    def prepared() -> Iterator[FrameItem]:
+        for (frame, photo), crops in placed():
+            duration = gaps.get(frame.pts) or frame.duration
+            yield FrameItem(frame.pts, duration, photo, crops, [model_input(photo, crop, size) for crop in crops])
+
+    def encode(batch: list[FrameItem], edited: torch.Tensor | None) -> None:
+        start = 0
+        for item in batch:
+            photo = item.photo
+            for crop, before in zip(item.crops, item.model_inputs, strict=True):
+                photo = paste_edit(photo, crop, torch.from_numpy(before), edited[start])
+                start += 1
+            writer.write(as_stored(photo.rgb, info.rotation), item.pts, item.duration)
         on_frames(len(batch))
 
     with WriteBehind(encode, threads=1, depth=2) as behind:  # one encoder, frames in order
-        for batch in batches(read_ahead(prepared(), depth=2 * batch_size), batch_size):
-            behind.submit(None, batch, editor(torch.from_numpy(np.stack([b.model_input for b in batch]))))
+        for batch in batches(read_ahead(prepared(), depth=2 * batch_size), batch_size,
+                             weight=lambda item: max(1, len(item.crops))):  # fmt: skip
+            inputs = [x for item in batch for x in item.model_inputs]
+            result.crops += len(inputs)
+            behind.submit(None, batch, editor(torch.from_numpy(np.stack(inputs))) if inputs else None)
             _raise_first(behind.settled())
         _raise_first(behind.drain())
-    return writer.frames
+    result.frames = writer.frames
+    return result
 
 
 def _raise_first(settled: Iterator[tuple[Any, BaseException | None]]) -> None:
@@ -160,14 +189,16 @@ def edit_video(
     batch_size: int = 8,
     progress: bool = True,
     faces: str = "detect",
+    no_face: str = "copy",
 ) -> dict:
     """`starbatch video` in-process: one segment, then the join that brings the audio back.
 
-    `faces`: "detect" (the face is followed; a clip with no face in its sampled frames raises
-    NoFaceFound before anything is written) or "center" (each frame's central square)."""
+    `faces`: "detect" (faces followed; a clip in which none is found follows `no_face`: "copy"
+    writes its frames unchanged, "skip" writes nothing, "fail" raises NoFaceFound and writes
+    nothing) or "center" (each frame's central square)."""
     start = time.perf_counter()
     info = probe(input_path)
-    face, settled = fix_clip(editor, info, faces)
+    settled = fix_clip(editor, info, faces)
     if settled is not None:
         editor.use(settled)
     temporary = output.with_name(f".{output.stem}.video.partial.mp4")
@@ -175,35 +206,60 @@ def edit_video(
     try:
         writer = SegmentWriter(temporary, info, settings or EncodeSettings())
         try:
-            edit_segment(info, plan_segments(info, 1)[0], editor, writer, batch_size, bar.update, face)
+            result = edit_segment(info, plan_segments(info, 1)[0], editor, writer, batch_size, bar.update, faces)
         finally:
             writer.close()
         bar.close()
+        if faces == "detect" and not result.crops:
+            return without_face(info, output, no_face, time.perf_counter() - start, [result], [temporary])
         join(info, [temporary], output)
     finally:
         bar.close()
         temporary.unlink(missing_ok=True)
-    return summarize(info, output, time.perf_counter() - start)
+    return summarize(info, output, time.perf_counter() - start, [result])
+
+
+def without_face(info: VideoInfo, output: Path, no_face: str, seconds: float, results: list[SegmentResult],
+                 parts: list[Path | bytes]) -> dict:  # fmt: skip
+    """A clip in which no face was found in any frame: --no-face copy writes it unchanged (the input
+    file's bytes where the output is the same kind of file; else its frames, re-encoded as they
+    are), skip writes nothing, fail raises NoFaceFound and writes nothing."""
+    if no_face == "fail":
+        raise NoFaceFound(f"{info.path}: no face found in any frame (--no-face copy writes it unchanged)")
+    if no_face == "skip":
+        print(f"no face found in {info.path}: nothing written (--no-face skip)", file=sys.stderr)
+        return {"input": str(info.path), "output": None, "status": "no face", "frames": info.frame_count,
+                "faces_edited": 0, "seconds": round(seconds, 3)}  # fmt: skip
+    if output.suffix.lower() == info.path.suffix.lower():
+        partial = partial_path(output)  # a clip may be large: copied, not read into memory
+        shutil.copyfile(info.path, partial)
+        os.replace(partial, output)
+    else:
+        join(info, parts, output)
+    return summarize(info, output, seconds, results)
 
 
 def edit_segment_to_bytes(info: VideoInfo, segment: Segment, editor: Editor, settings: EncodeSettings,
-                          batch_size: int = 8, face: Detection | None = None) -> bytes:  # fmt: skip
-    """One segment as an MP4 in memory: what a Ray actor returns to the driver."""
+                          batch_size: int = 8, faces: str = "detect") -> tuple[bytes, SegmentResult]:  # fmt: skip
+    """One segment as an MP4 in memory, with what its edit did: what a Ray actor returns to the driver."""
     sink = io.BytesIO()
     writer = SegmentWriter(sink, info, settings, segment.first_frame)
     try:
-        edit_segment(info, segment, editor, writer, batch_size, face=face)
+        result = edit_segment(info, segment, editor, writer, batch_size, faces=faces)
     finally:
         writer.close()
-    return sink.getvalue()
+    return sink.getvalue(), result
 
 
-def summarize(info: VideoInfo, output: Path, seconds: float) -> dict:
+def summarize(info: VideoInfo, output: Path, seconds: float, results: list[SegmentResult]) -> dict:
     fps = info.frame_count / seconds if seconds > 0 else 0.0
-    print(f"edited {info.frame_count} frames in {seconds:.1f} s ({fps:.2f} frames/s) -> {output}",
-          file=sys.stderr)  # fmt: skip
-    return {"input": str(info.path), "output": str(output), "frames": info.frame_count,
-            "seconds": round(seconds, 3), "frames_per_second": round(fps, 3)}  # fmt: skip
+    crops = sum(result.crops for result in results)
+    status = "edited" if crops else "no face"
+    print(f"edited {info.frame_count} frames ({crops} face crops{'' if crops else ': no face found, frames unchanged'}"
+          f") in {seconds:.1f} s ({fps:.2f} frames/s) -> {output}", file=sys.stderr)  # fmt: skip
+    return {"input": str(info.path), "output": str(output), "status": status, "frames": info.frame_count,
+            "faces_edited": crops, "seconds": round(seconds, 3), "frames_per_second": round(fps, 3),
+            "sampled_frames": [entry for result in results for entry in result.searched]}  # fmt: skip
 
 
 def _progress(info: VideoInfo, enabled: bool):

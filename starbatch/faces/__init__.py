@@ -1,1 +1,1 @@
-"""Face detection, crops framed as the model was trained, tilted crops, and following a face through a clip."""
+"""Faces: the detector (RetinaFace), alignment to the model's framing, and following faces through a clip."""

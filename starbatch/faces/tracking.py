@@ -1,83 +1,203 @@
-"""Following the face through a clip: detect every few frames, hold the crop still while the face
-stays near it, and glide the crop to where the face went when it moved.
+"""Following faces through a clip: a detector pass every few frames, each face's crop a smoothed
+similarity transform, and edits that fade out and in where a face leaves or appears.
 
-A crop that followed every detection would jitter (Haar boxes wander a few percent from frame to
-frame) and the edit would flicker; a crop fixed for the whole clip loses a face that walks away.
-So the crop is held until a detection differs from it by more than MOVE_FRACTION of the face's
-side, in place or in size, or by MOVE_DEGREES in turn (a tilted head's crop is turned upright,
-turned_crop.py), and between two detections it moves linearly, frame by frame. A
-detection that finds no face holds the crop where it was. Among several faces the one nearest the
-held crop is followed, so the edit does not jump between people.
+Each face followed is a track holding its crop: the similarity transform from the model's square to
+the frame (crop -> photo, whose entries are linear in rotation-and-scale and shift, so blending two
+of them gives a similarity between them). Between two detector passes the crop glides linearly from
+the one held to the one the second pass found; a new crop that moves the crop's corners by less
+than HOLD of its side on average is landmark noise, and the held crop stays still.
+
+A face a pass no longer finds (a cut, a face walking out) is looked for in the frames between the
+two passes by bisection (detector passes on the buffered frames), so its last frame is known: its
+edit fades out over the FADE frames up to it and is gone from the next one, never held over a
+picture without the face. A face found that no track held is looked for backwards the same way,
+and its edit fades in from its first frame. Faces that are there in the first frame are edited at
+once. Frames with no face pass through unchanged.
 """
 
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
-from starbatch.faces.detection import Detection, detect_faces
+from starbatch.faces import alignment
+from starbatch.faces.detection import FaceCrop
+from starbatch.faces.retinaface import Face
 
 DETECT_EVERY_SECONDS = 0.5
-MOVE_FRACTION = 0.12  # of the held face's side: smaller changes are detection noise, held still
-MOVE_DEGREES = 5.0  # the same for the crop's turn (eye levelling wanders by a few degrees)
+HOLD = 0.02  # of the crop's side: mean corner movement below this is noise, the crop holds still
+FADE = 4  # frames an edit takes to fade in or out
+SAME_FACE = 1.0  # crop sides: a face this close to a track's crop a pass later (of about its size) is its face
+SAME_SIZE = 1.5  # the largest size ratio between a track's crop and its face's next crop
 
 Frame = TypeVar("Frame")
 
 
 @dataclass
-class FaceTrack:
-    """The face being followed: starts at the clip's face (the median over sampled frames)."""
+class Track:
+    """One face followed: its held crop (crop -> photo), the last detection of it, and the first and
+    last frames it is known to be in (None: not known to end)."""
 
-    held: Detection
+    back: np.ndarray
+    face: Face
+    first: int
+    last: int | None = None
 
-    def update(self, faces: list[Detection]) -> Detection:
-        """The held face after one detection: the found face nearest to it, if it moved enough."""
-        if not faces:
-            return self.held
-        nearest = min(faces, key=lambda face: _distance(face, self.held))
-        moved = _distance(nearest, self.held) > MOVE_FRACTION * self.held.side
-        resized = abs(nearest.side / self.held.side - 1) > MOVE_FRACTION
-        turned = abs(nearest.turn - self.held.turn) > MOVE_DEGREES
-        if moved or resized or turned:
-            self.held = nearest
-        return self.held
+    def weight(self, index: int) -> float:
+        """The edit's strength at frame `index`: fading in after `first`, out before `last`."""
+        weight = min(1.0, (index - self.first + 1) / (FADE + 1)) if self.first > 0 else 1.0
+        if self.last is not None:
+            weight = min(weight, (self.last - index + 1) / (FADE + 1))
+        return max(0.0, weight)
 
 
 def detect_every(frame_rate: float | None) -> int:
-    """Frames between detections: about DETECT_EVERY_SECONDS of the clip."""
+    """Frames between detector passes: about DETECT_EVERY_SECONDS of the clip."""
     return max(1, round((frame_rate or 25.0) * DETECT_EVERY_SECONDS))
 
 
-def follow_face(frames: Iterable[Frame], rgb_of, track: FaceTrack, every: int) -> Iterator[tuple[Frame, Detection]]:
-    """Each frame with the face to crop around it, in order.
+class FaceFollower:
+    """Follows every face of a run of frames (one clip, or one segment of it).
 
-    The first frame, every `every`-th one and the last are searched (`rgb_of(frame)` gives its
-    upright pixels); the frames between two searched ones wait in a buffer (at most `every` of
-    them) for the second search, so their crop can move towards where it found the face."""
-    waiting: list[Frame] = []
-    start = track.held
-    for index, frame in enumerate(frames):
-        if index == 0:
-            start = track.update(detect_faces(rgb_of(frame)))
-        elif index % every == 0:
-            end = track.update(detect_faces(rgb_of(frame)))
-            yield from _glide(waiting, start, end)
-            waiting, start = [], end
-        waiting.append(frame)
-    if len(waiting) > 1:  # the segment's last frame: glide the rest towards it
-        end = track.update(detect_faces(rgb_of(waiting[-1])))
-        yield from _glide(waiting[:-1], start, end)
-        waiting, start = waiting[-1:], end
-    yield from ((frame, start) for frame in waiting)
+    `detect(rgb)` gives a frame's faces; `framing` and `size` make each face's crop (the model's)."""
+
+    def __init__(self, detect: Callable[[np.ndarray], list[Face]], framing: str, size: int, every: int):
+        self.detect, self.framing, self.size, self.every = detect, alignment.framing(framing), size, every
+        self.searched: dict[int, list[Face]] = {}  # detector passes of the frames buffered
+
+    def follow(self, frames: Iterable[Frame], rgb_of: Callable[[Frame], np.ndarray]
+               ) -> Iterator[tuple[Frame, list[FaceCrop], list[Face] | None]]:
+        """Each frame, in order, with the crops to edit in it (weights set) and, for a frame the
+        detector searched, what it found (for the report).
+
+        The first frame, every `every`-th and the last are searched; the frames between two searched
+        ones wait in a buffer (at most `every` of them) until the second is, so that their crops
+        can glide, and so that a face lost or found between them can be looked for in them. FADE
+        more frames wait after that, so that a face lost early in the next stretch fades out over
+        frames of this one too."""
+        window: list[Frame] = []
+        tracks: list[Track] = []
+        placed: deque = deque()  # (index, frame, [(track, crop -> photo)]), weights not yet known
+        start = 0
+        for index, frame in enumerate(frames):
+            if index == 0:
+                tracks = [Track(self._back(face), face, 0) for face in self._search(0, rgb_of(frame))]
+            elif index % self.every == 0:
+                placed.extend(self._advance(tracks, window, start, index, rgb_of(frame), rgb_of))
+                tracks = [track for track in tracks if track.last is None]
+                window, start = [], index
+                while len(placed) > FADE:
+                    yield self._finished(*placed.popleft())
+            window.append(frame)
+        if len(window) > 1:  # the last frame: searched too, the rest glide towards it
+            last = start + len(window) - 1
+            placed.extend(self._advance(tracks, window[:-1], start, last, rgb_of(window[-1]), rgb_of))
+            tracks = [track for track in tracks if track.last is None]
+            window, start = window[-1:], last
+        placed.extend((start, frame, [(track, track.back) for track in tracks]) for frame in window)
+        while placed:
+            yield self._finished(*placed.popleft())
+
+    def _advance(self, tracks: list[Track], window: list, start: int, end: int, rgb: np.ndarray,
+                 rgb_of: Callable) -> list[tuple[int, Frame, list]]:  # fmt: skip
+        """Search frame `end` and bring `tracks` there (in place; new ones appended): a face found
+        again moves its track's crop (or holds it, HOLD); a track whose face is gone gets the last
+        frame it is in (`last`); a face no track held starts one from its first frame. Returns the
+        window's frames (start ... end - 1) with each track's crop there, gliding."""
+        found = self._search(end, rgb)
+        unmatched = list(found)
+        glides = []  # (track, crop at start, crop at end)
+        for track in list(tracks):
+            face = self._nearest(track.back, unmatched)
+            before = track.back
+            if face is not None:
+                unmatched.remove(face)
+                track.back, track.face = self._held(track.back, self._back(face)), face
+            else:  # lost: its last frame is in the window; the crop holds still up to there
+                track.last = self._bisect(window, start, rgb_of,
+                                          lambda faces, b=before: self._nearest(b, faces) is None)  # fmt: skip
+            glides.append((track, before, track.back))
+        for face in unmatched:  # a face no track held: its first frame is in the window, or is `end`
+            back = self._back(face)
+            first = self._bisect(window, start, rgb_of, lambda faces, b=back: self._nearest(b, faces) is not None) + 1
+            track = Track(back, face, first)
+            tracks.append(track)
+            glides.append((track, back, back))
+        self._forget(start - FADE)  # the frames still waiting (FADE of them) report their passes
+        frames = []
+        for offset, frame in enumerate(window):
+            t = offset / len(window)
+            frames.append((start + offset, frame, [(track, (1 - t) * before + t * after)
+                                                   for track, before, after in glides]))  # fmt: skip
+        return frames
+
+    def _finished(self, index: int, frame: Frame, backs: list) -> tuple[Frame, list[FaceCrop], list[Face] | None]:
+        """A frame with its crops, now that every track's ends around it are known."""
+        crops = []
+        for track, back in backs:
+            if index < track.first or (track.last is not None and index > track.last):
+                continue
+            weight = track.weight(index)
+            if weight > 0:
+                crops.append(FaceCrop(alignment.invert(back), self.size, self.framing.name,
+                                      self._face_at(index, back) or track.face, weight))
+        return frame, crops, self.searched.get(index)
+
+    def _search(self, index: int, rgb: np.ndarray) -> list[Face]:
+        if index not in self.searched:
+            self.searched[index] = self.detect(rgb)
+        return self.searched[index]
+
+    def _bisect(self, window: list, start: int, rgb_of: Callable, changed: Callable[[list[Face]], bool]) -> int:
+        """The last frame index of the window (start ... start + len - 1) before `changed` holds of
+        its faces, given that it does not at `start` and does just after the window (a face gone, or
+        come); detector passes as needed."""
+        low, high = 0, len(window)  # unchanged at low; changed at high (the frame after the window)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if changed(self._search(start + middle, rgb_of(window[middle]))):
+                high = middle
+            else:
+                low = middle
+        return start + low
+
+    def _forget(self, before: int) -> None:
+        for index in [i for i in self.searched if i < before]:
+            del self.searched[index]
+
+    def _back(self, face: Face) -> np.ndarray:
+        return alignment.invert(self.framing.crop_transform(face.landmarks, self.size))
+
+    def _held(self, held: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """The new crop, or the held one where the two differ by landmark noise only."""
+        return held if _corner_move(held, new, self.size) < HOLD * self.size * _scale(held) else new
+
+    def _nearest(self, back: np.ndarray, faces: list[Face]) -> Face | None:
+        """Of `faces`, the one nearest to the crop `back` if it is that crop's face."""
+        centre, side = alignment.apply(back, [(self.size / 2, self.size / 2)])[0], self.size * _scale(back)
+        best, best_distance = None, SAME_FACE * side
+        for face in faces:
+            other = self._back(face)
+            distance = np.hypot(*(alignment.apply(other, [(self.size / 2, self.size / 2)])[0] - centre))
+            ratio = _scale(other) / _scale(back)
+            if distance < best_distance and 1 / SAME_SIZE < ratio < SAME_SIZE:
+                best, best_distance = face, distance
+        return best
+
+    def _face_at(self, index: int, back: np.ndarray) -> Face | None:
+        """The face the detector found at frame `index` under this crop, if it searched that frame."""
+        faces = self.searched.get(index)
+        return self._nearest(back, faces) if faces else None
 
 
-def _glide(frames: list[Frame], start: Detection, end: Detection) -> Iterator[tuple[Frame, Detection]]:
-    for step, frame in enumerate(frames):
-        t = step / len(frames)
-        yield frame, Detection(*(float(a + (b - a) * t) for a, b in (
-            (start.left, end.left), (start.top, end.top), (start.side, end.side), (start.turn, end.turn))))
+def _scale(back: np.ndarray) -> float:
+    """Photo pixels per crop pixel of a crop -> photo similarity."""
+    return float(np.sqrt(abs(np.linalg.det(back[:, :2]))))
 
 
-def _distance(a: Detection, b: Detection) -> float:
-    return float(np.hypot(a.centre[0] - b.centre[0], a.centre[1] - b.centre[1]))
+def _corner_move(a: np.ndarray, b: np.ndarray, size: int) -> float:
+    """Mean distance, in photo pixels, between the corners of two crops (crop -> photo)."""
+    corners = np.array([(0, 0), (size, 0), (size, size), (0, size)], dtype=np.float64)
+    return float(np.hypot(*(alignment.apply(a, corners) - alignment.apply(b, corners)).T).mean())

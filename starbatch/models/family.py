@@ -24,6 +24,11 @@ if TYPE_CHECKING:  # torch is not imported for `starbatch --help`
     from torch import nn
 
 
+# How a model's training faces were framed (faces/alignment.py's FRAMINGS, which a test keeps
+# equal), spelled here so that reading a model file's header imports no numpy.
+FRAMINGS = ("celeba", "celeba-hq", "synthetic", "none")
+
+
 class ModelConfig(Protocol):
     """What every family's configuration has; the rest is the family's own."""
 
@@ -31,6 +36,7 @@ class ModelConfig(Protocol):
     version: int
     image_size: int
     step: int
+    framing: str
 
     def to_json(self) -> str: ...
 

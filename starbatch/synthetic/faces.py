@@ -8,11 +8,12 @@ hairline; the 8 RaFD expressions by mouth, brows and eyes. Faces vary in shape, 
 tilt, skin tone, hair style, background and lighting, with blur and sensor noise on top.
 """
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 from starbatch.models.stargan_v1.labels import CELEBA_ATTRIBUTES, RAFD_EXPRESSIONS
 
@@ -140,6 +141,15 @@ EXPRESSION_SHAPES = {
 
 def render_face(person: Person, pose: Pose, expression: str, rng: np.random.Generator) -> np.ndarray:
     """One face as uint8 (SIZE, SIZE, 3)."""
+    return render_face_with_landmarks(person, pose, expression, rng)[0]
+
+
+def render_face_with_landmarks(person: Person, pose: Pose, expression: str,
+                               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One face as uint8 (SIZE, SIZE, 3), and where its five landmarks were drawn: (5, 2) x, y in
+    pixels (pixel j spans [j, j+1)), in a face detector's order: the eye on the picture's left, the
+    one on its right, the nose tip (the end of the nose's ridge, above the nostrils), the mouth
+    corner on the left, the one on the right."""
     shape = np.random.default_rng(person.rng_seed)  # identity: the same face in every expression
     y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) + 0.5
     rgb = _background(rng, x, y, pose.plain_background)
@@ -237,14 +247,17 @@ def render_face(person: Person, pose: Pose, expression: str, rng: np.random.Gene
         for side in (-1, 1):
             canvas.paint(_polyline(u, v, _curve((side * 0.14, nose_y), (side * 0.3, nose_y + 0.1),
                                                 (side * 0.3, 0.68)), 0.009), skin * 0.7, 0.8)
-    _mouth(canvas, shape, male, young, mouth_w, curve, opening, lip_raise, asym, skin)
+    mouth_corners = _mouth(canvas, shape, male, young, mouth_w, curve, opening, lip_raise, asym, skin)
     if male:
         _facial_hair(canvas, shape, hair, face_inside, chin)
     else:
         canvas.paint(_ellipse(u, v, -0.5, 0.3, 0.16, 0.1), (0.9, 0.45, 0.45), 0.18 if young else 0.08)
         canvas.paint(_ellipse(u, v, 0.5, 0.3, 0.16, 0.1), (0.9, 0.45, 0.45), 0.18 if young else 0.08)
     _hair_front(canvas, person.hair_style, hair, shape, face_inside, top, young)
-    return _finish(canvas.rgb, rng)
+    points = np.array([(-eye_dx, eye_y), (eye_dx, eye_y), (0.0, nose_y - 0.06), *mouth_corners])
+    x = pose.centre[0] + pose.scale * (points[:, 0] * cos - points[:, 1] * sin)
+    y = pose.centre[1] + pose.scale * (points[:, 0] * sin + points[:, 1] * cos)
+    return _finish(canvas.rgb, rng), np.stack([x, y], axis=1)
 
 
 def _mouth(canvas, shape, male, young, mouth_w, curve, opening, lip_raise, asym, skin):
@@ -268,6 +281,7 @@ def _mouth(canvas, shape, male, young, mouth_w, curve, opening, lip_raise, asym,
         canvas.paint(teeth, (0.95, 0.94, 0.9), mouth)
     else:
         canvas.paint(np.maximum(np.abs(u) - half_w, np.abs(v - line) - 0.008), lip_colour * 0.45)
+    return [(side * half_w, centre - curve - asym * (side > 0) - lip_raise) for side in (-1, 1)]  # line at |r| = 1
 
 
 def _facial_hair(canvas, shape, hair, face_inside, chin):
@@ -373,6 +387,13 @@ CELEBA, RAFD = 0, 1
 def celeba_face(seed: int, index: int, level: bool = False) -> tuple[np.ndarray, dict[str, bool]]:
     """A CelebA-like face (varied scene, framing and tilt) and its 40 attributes; `level`: the same
     face and scene with no tilt (for measuring how crops of turned faces come out)."""
+    image, attributes, _ = celeba_face_with_landmarks(seed, index, level)
+    return image, attributes
+
+
+def celeba_face_with_landmarks(seed: int, index: int,
+                               level: bool = False) -> tuple[np.ndarray, dict[str, bool], np.ndarray]:
+    """celeba_face's face and attributes, and its five landmarks (render_face_with_landmarks)."""
     rng = np.random.default_rng([seed, CELEBA, index])
     person = sample_person(rng)
     smiling = bool(rng.random() < 0.4)
@@ -384,7 +405,7 @@ def celeba_face(seed: int, index: int, level: bool = False) -> tuple[np.ndarray,
     )
     if level:
         pose.tilt = 0.0
-    image = render_face(person, pose, "happy" if smiling else "neutral", rng)
+    image, landmarks = render_face_with_landmarks(person, pose, "happy" if smiling else "neutral", rng)
     attributes = dict.fromkeys(CELEBA_ATTRIBUTES, False)
     attributes.update(hair_labels(person))
     attributes.update({
@@ -392,11 +413,16 @@ def celeba_face(seed: int, index: int, level: bool = False) -> tuple[np.ndarray,
         "Mouth_Slightly_Open": smiling, "Bald": person.hair_style == "bald",
         "Bangs": person.hair_style == "bangs", "No_Beard": True,
     })  # fmt: skip
-    return image, attributes
+    return image, attributes, landmarks
 
 
 def rafd_face(seed: int, identity: int, expression: str) -> np.ndarray:
     """A RaFD-like face: frontal, centred, on a plain backdrop; one identity in every expression."""
+    return rafd_face_with_landmarks(seed, identity, expression)[0]
+
+
+def rafd_face_with_landmarks(seed: int, identity: int, expression: str) -> tuple[np.ndarray, np.ndarray]:
+    """rafd_face's face, and its five landmarks (render_face_with_landmarks)."""
     person = sample_person(np.random.default_rng([seed, RAFD, identity]))
     rng = np.random.default_rng([seed, RAFD, identity, RAFD_EXPRESSIONS.index(expression)])
     pose = Pose(
@@ -405,7 +431,7 @@ def rafd_face(seed: int, identity: int, expression: str) -> np.ndarray:
         tilt=float(np.deg2rad(rng.normal(0, 2))),
         plain_background=True,
     )
-    return render_face(person, pose, expression, rng)
+    return render_face_with_landmarks(person, pose, expression, rng)
 
 
 def attribute_file(rows: list[tuple[str, dict[str, bool]]]) -> str:
@@ -436,6 +462,9 @@ def make_faces(out: Path, n: int, seed: int = 0, rafd_identities: int | None = N
         if progress:
             progress()
     (out / "celeba" / "list_attr_celeba.txt").write_text(attribute_file(rows))
+    # how train knows these faces (train/data.py data_framing): framed by the renderer
+    mark = json.dumps({"rendered_by": "starbatch make-faces", "framing": "synthetic", "size": SIZE}) + "\n"
+    (out / "celeba" / "rendered.json").write_text(mark)
     identities = rafd_identities if rafd_identities is not None else max(2, n // 8)
     test_count = max(1, identities // 10)
     for identity in range(identities):
@@ -447,4 +476,71 @@ def make_faces(out: Path, n: int, seed: int = 0, rafd_identities: int | None = N
             Image.fromarray(image).save(folder / f"{identity:04d}_{expression}.jpg", quality=95)
         if progress:
             progress()
+    (out / "rafd" / "rendered.json").write_text(mark)
     return {"celeba": n, "rafd_identities": identities, "rafd_test_identities": test_count}
+
+
+# --- pictures without a face, for measuring face detectors -----------------------------------
+
+FACE_FREE_KINDS = ("rendered background", "gradient", "noise", "random shapes", "blank face")
+
+
+def face_free_picture(index: int, seed: int = 1) -> np.ndarray:
+    """A (SIZE, SIZE, 3) uint8 picture with no face: kind `index % 5` of FACE_FREE_KINDS, each from
+    its own seed. The renderer's scenes without the person; linear gradients; smooth or grainy
+    noise; random ellipses and rectangles; and a face's shape in skin colour with no features,
+    which a detector that only looks for skin blobs would box."""
+    rng = np.random.default_rng([seed, index])
+    y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) + 0.5
+    kind = FACE_FREE_KINDS[index % len(FACE_FREE_KINDS)]
+    if kind == "rendered background":
+        return _finish(_background(rng, x, y, bool(rng.random() < 0.2)), rng)
+    if kind == "gradient":
+        a, b, direction = rng.random(3), rng.random(3), rng.normal(size=2)
+        t = x * direction[0] + y * direction[1]
+        t = (t - t.min()) / (np.ptp(t) + 1e-6)
+        return ((a + (b - a) * t[..., None]) * 255).astype(np.uint8)
+    if kind == "noise":
+        noise = rng.normal(128, rng.uniform(5, 80), (SIZE, SIZE, 3))
+        if rng.random() < 0.5:  # smooth: blobs a quarter of the picture across
+            small = Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8)).resize((SIZE // 4, SIZE // 4))
+            noise = np.asarray(small.resize((SIZE, SIZE), Image.BICUBIC), dtype=np.float32)
+        return np.clip(noise, 0, 255).astype(np.uint8)
+    if kind == "random shapes":
+        image = Image.new("RGB", (SIZE, SIZE), tuple(int(c) for c in rng.integers(0, 256, 3)))
+        draw = ImageDraw.Draw(image)
+        for _ in range(int(rng.integers(3, 15))):
+            left, top = (int(v) for v in rng.integers(-20, SIZE, 2))
+            width, height = (int(v) for v in rng.integers(4, 70, 2))
+            shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
+            shape((left, top, left + width, top + height), fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
+        return np.asarray(image)
+    # blank face: the head's outline in a skin tone, on a background, with no eyes, nose or mouth
+    rgb = _background(rng, x, y, bool(rng.random() < 0.3))
+    scale = SIZE * 0.23 * rng.uniform(0.85, 1.15)
+    u, v = (x - SIZE / 2 - rng.normal(0, 4)) / scale, (y - SIZE * 0.52 - rng.normal(0, 4)) / scale
+    canvas = Canvas(rgb, u, v, scale)
+    canvas.paint(_ellipse(u, v, 0, 0, 1.0, 1.25), SKIN_TONES[rng.integers(len(SKIN_TONES))])
+    return _finish(canvas.rgb, rng)
+
+
+def place_face(picture: np.ndarray, face: np.ndarray, landmarks: np.ndarray, side: float, turn: float,
+               centre: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """`face` (a square (S, S, 3) picture, e.g. a rendered frame) resized to `side` px, turned `turn`
+    degrees (counter-clockwise on screen) about its centre and pasted with its centre at `centre`
+    onto a copy of `picture`; and its landmarks (N, 2; pixel j spans [j, j+1)) moved with it.
+    Returns the new picture and the landmarks' place in it."""
+    import cv2
+
+    small = np.asarray(Image.fromarray(face).resize((round(side), round(side)), Image.BICUBIC))
+    scale = small.shape[0] / face.shape[0]
+    angle = np.deg2rad(turn)
+    rotation = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])  # y points down
+    half = small.shape[0] / 2
+    shift = np.asarray(centre, dtype=np.float64) - rotation @ (half, half)
+    # OpenCV puts pixel centres at integers: move the map by half a pixel on both sides
+    opencv_shift = shift + rotation @ (0.5, 0.5) - 0.5
+    out = picture.copy()
+    cv2.warpAffine(small, np.hstack([rotation, opencv_shift[:, None]]), (picture.shape[1], picture.shape[0]),
+                   dst=out, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT)
+    return out, np.asarray(landmarks, dtype=np.float64) * scale @ rotation.T + shift

@@ -46,3 +46,11 @@ def test_the_cli_offers_the_detectors_face_modes():
     from starbatch.faces.detection import FACE_MODES as DETECTOR_MODES
 
     assert FACE_MODES == DETECTOR_MODES
+
+
+def test_the_cli_offers_the_framings_and_no_face_policies_the_product_knows():
+    from starbatch.cli.common import Framing, NoFace
+    from starbatch.engines.photos import NO_FACE_POLICIES
+    from starbatch.models.family import FRAMINGS
+
+    assert tuple(f.value for f in Framing) == FRAMINGS and tuple(p.value for p in NoFace) == NO_FACE_POLICIES

@@ -24,7 +24,7 @@ class RecordingEngine:
         self.specs.append(spec)
         self.model_path = spec.model_path
 
-    def run_edit(self, jobs, batch_size, crop_only, max_pixels, on_outcome, faces):
+    def run_edit(self, jobs, batch_size, crop_only, max_pixels, on_outcome, faces, no_face):
         return [Outcome(job, "edited") for job in jobs]
 
 

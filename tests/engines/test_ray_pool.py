@@ -54,8 +54,9 @@ def dies_once(marker):
         os._exit(1)
 
     class DiesOnce(EditWorker):
-        def edit_jobs(self, jobs, batch_size, crop_only, max_pixels, faces="detect"):
-            return run_edit(jobs, self.editor, batch_size, crop_only, max_pixels, on_outcome=die, faces=faces)
+        def edit_jobs(self, jobs, batch_size, crop_only, max_pixels, faces="detect", no_face="copy"):
+            return run_edit(jobs, self.editor, batch_size, crop_only, max_pixels, on_outcome=die, faces=faces,
+                            no_face=no_face)
 
         def edit_segment(self, *args, **kwargs):
             data = super().edit_segment(*args, **kwargs)
@@ -91,8 +92,8 @@ def test_two_ray_workers_edit_photos_as_in_process(tmp_path, ray_session, spec):
     local = edit_photos([inputs], tmp_path / "local", InProcess(spec.build()), batch_size=2)
     remote = edit_photos([inputs], tmp_path / "ray", engine(spec), batch_size=2)
     for summary in (local, remote):  # faces found where the photos are prepared: the same in both engines
-        assert (summary["edited"], summary["failed"]) == (5, 1)
-        assert summary["failures"][0]["error"].startswith("no face found")
+        assert (summary["edited"], summary["without_face"], summary["failed"]) == (5, 1, 0)
+        assert [f["status"] for f in summary["files"] if f["input"].endswith("no_face.png")] == ["no face"]
     assert sorted(os.listdir(tmp_path / "ray")) == sorted(os.listdir(tmp_path / "local"))
     for name in sorted(os.listdir(tmp_path / "local")):
         assert np.abs(pixels(tmp_path / "local" / name) - pixels(tmp_path / "ray" / name)).max() <= 1

@@ -46,3 +46,21 @@ def test_batches_are_reproducible_and_sharded(faces_tree):
     rank0 = BatchStream(train, 4, 32, seed=3, rank=0, world_size=2).indices(1)[0]
     rank1 = BatchStream(train, 4, 32, seed=3, rank=1, world_size=2).indices(1)[0]
     assert not set(rank0) & set(rank1)
+
+
+def test_a_model_trained_on_rendered_faces_is_framed_synthetic_and_on_real_ones_celeba(tmp_path, faces_tree):
+    from PIL import Image
+
+    from starbatch.train.data import RENDERED_MARK, data_framing
+
+    celeba, rafd = faces_tree / "celeba", faces_tree / "rafd"
+    assert data_framing("both", celeba, rafd) == "synthetic"  # make-faces marks what it renders
+    older = tmp_path / "older"  # rendered before the mark existed: 128 px squares
+    (older / "images").mkdir(parents=True)
+    Image.new("RGB", (128, 128)).save(older / "images" / "000001.jpg")
+    assert not (older / RENDERED_MARK).exists() and data_framing("celeba", older, None) == "synthetic"
+    real = tmp_path / "real"  # CelebA's aligned images are 178x218
+    (real / "images").mkdir(parents=True)
+    Image.new("RGB", (178, 218)).save(real / "images" / "000001.jpg")
+    assert data_framing("celeba", real, None) == "celeba"
+    assert data_framing("both", real, rafd) == "celeba"  # every folder trained on must be rendered

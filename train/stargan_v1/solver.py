@@ -18,7 +18,7 @@ from starbatch.models.stargan_v1.config import ModelConfig
 from starbatch.models.stargan_v1.labels import BINARY, LabelSet, label_space_for
 from starbatch.models.stargan_v1.networks import load_weights, use_instance_statistics
 from starbatch.train import state
-from starbatch.train.data import BatchStream, ImageSet, fixed_batch, splits
+from starbatch.train.data import BatchStream, ImageSet, data_framing, fixed_batch, splits
 from starbatch.train.settings import TrainSettings
 from starbatch.train.stargan_v1 import losses
 from starbatch.train.stargan_v1.samples import sample_grid, save_grid
@@ -59,6 +59,7 @@ def model_config(settings: TrainSettings) -> ModelConfig:
         labels=label_space_for(settings.dataset, settings.attributes),
         g_conv_dim=settings.g_conv_dim, g_repeat_num=settings.g_repeat_num,
         d_conv_dim=settings.d_conv_dim, d_repeat_num=settings.d_repeat_num,
+        framing=data_framing(settings.dataset, settings.celeba_dir, settings.rafd_dir),
         notes={"trained_with": "starbatch train", "dataset": settings.dataset},
     )
 

@@ -1,5 +1,11 @@
 """A StarGAN v1 model's configuration, as stored in the model file's metadata.
 
+`framing` says how the training faces were cropped (DESIGN.md, "Model families"): "celeba" for
+the official weights (CelebA's aligned images, centre-cropped), "synthetic" for models trained on
+`starbatch make-faces` data. Files written before the field existed are read as "synthetic" when
+their notes say `starbatch train` made them (until then it trained on rendered faces only, and
+the bundled demo model is one) and as "celeba" otherwise (imported official weights).
+
 The networks (torch) are imported only to build them: reading a configuration needs no torch.
 """
 
@@ -11,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starbatch.errors import StarbatchError
+from starbatch.models.family import FRAMINGS
 from starbatch.models.stargan_v1.labels import LabelSpace
 
 if TYPE_CHECKING:
@@ -29,9 +36,14 @@ class ModelConfig:
     d_conv_dim: int = 64
     d_repeat_num: int = 6
     step: int = 0
+    framing: str = "celeba"
     architecture: str = ARCHITECTURE
     version: int = FORMAT_VERSION
     notes: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.framing not in FRAMINGS:
+            raise ValueError(f"framing must be one of {', '.join(FRAMINGS)}, not {self.framing!r}")
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -46,6 +58,7 @@ class ModelConfig:
     def from_dict(cls, data: dict) -> ModelConfig:
         data = dict(data)
         data["labels"] = LabelSpace.from_metadata(data["labels"])
+        data.setdefault("framing", framing_by_notes(data.get("notes") or {}))
         return cls(**data)
 
     def new_generator(self, **switches) -> Generator:
@@ -72,3 +85,8 @@ def config_from_dict(path: Path, data: dict) -> ModelConfig:
         raise StarbatchError(f"{path}: {config.architecture} v{config.version} model; this "
                              f"starbatch reads {ARCHITECTURE} v{FORMAT_VERSION}")
     return config
+
+
+def framing_by_notes(notes: dict) -> str:
+    """The framing of a file written before `framing` was stored (see the module docstring)."""
+    return "synthetic" if notes.get("trained_with") == "starbatch train" else "celeba"

@@ -80,6 +80,7 @@ class StarGANv1(Family):
             ("generator", f"conv_dim {config.g_conv_dim}, {config.g_repeat_num} residual blocks"),
             ("classifier", "yes (estimates source labels)" if has_d else "no (edit needs --from)"),
             ("step", str(config.step)),
+            ("framing", config.framing),
             ("labels", f"{config.labels.dim} values" + (", with mask vector" if config.labels.mask else "")),
         ]
         for label_set in config.labels.sets:

@@ -76,6 +76,7 @@ def import_official(
         g_repeat_num=g["repeat_num"],
         d_conv_dim=d["conv_dim"] if d else 64,
         d_repeat_num=d["repeat_num"] if d else 6,
+        framing="celeba",  # the official weights saw CelebA's aligned images (DESIGN.md)
         notes={"imported_from": Path(generator_path).name},
     )
     # Validate by loading strictly now, so a bad file fails at convert, not at edit.

@@ -11,11 +11,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from starbatch.errors import StarbatchError
+from starbatch.models.family import FRAMINGS
 from starbatch.models.stargan_v2.shapes import NetworkConfig
 
 FORMAT_VERSION = 1
 ARCHITECTURE = "stargan-v2"
-FRAMINGS = ("celeba-hq", "celeba", "synthetic", "none")
 
 
 @dataclass

@@ -1,0 +1,264 @@
+"""Faces and their five landmarks: RetinaFace with a MobileNet-0.25 backbone, on onnxruntime.
+
+The network (weights/retinaface_mnet025.onnx, see weights/LICENSE) maps a BGR picture, less its
+per-channel mean, to three tensors over a fixed set of prior boxes (SSD-style anchors: strides 8, 16,
+32, two square sizes each): box offsets, face / background scores, and five landmark offsets. This
+module makes the priors, decodes offsets into photo pixels, drops weak and duplicate boxes, and picks
+the scales the photo is searched at. Everything here is ours; the model is Deng et al.'s RetinaFace
+(CVPR 2020) as trained by yakhyo/retinaface-pytorch on WIDER FACE.
+
+Coordinates are continuous photo pixels: pixel (row i, column j) covers [j, j+1) x [i, i+1), so its
+centre is (j + 0.5, i + 0.5). Landmarks come in the network's order: the eye on the picture's left,
+the eye on its right, the nose tip, the mouth corner on the left, the one on the right.
+
+Scales (numbers: benchmarks/face_detection.py, recorded in benchmarks/results/face_detection_cpu.md):
+the network scores real faces of NET_SMALLEST px and more at its input above 0.99, and boxes faces
+up to about NET_LARGEST px well. A photo is searched at the scale that brings the smallest face
+looked for (`min_face`, photo px; no floor relative to the photo's size) to NET_SMALLEST; a small
+photo is enlarged instead, to the pixels a 640x480 photo gets (it costs as little). Where a face as
+large as the photo's shorter side would be past NET_LARGEST, coarser passes follow (cheap: each
+has 1/39 of the pixels of the one before). A 640x480 photo is searched once, at 0.8.
+
+Landmarks: the search's landmarks lean towards an upright, mid-sized face, so each face found is
+read again in an upright crop of its own, at REFINE_FACE px, and mirrored (see `_refined`).
+"""
+
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "retinaface_mnet025.onnx"
+MEAN_BGR = (104.0, 117.0, 123.0)  # the training images' channel means (biubug6/Pytorch_Retinaface)
+STRIDES = (8, 16, 32)
+PRIOR_SIDES = ((16, 32), (64, 128), (256, 512))  # square priors per stride, in input pixels
+CENTRE_VARIANCE, SIZE_VARIANCE = 0.1, 0.2  # the offsets' scaling in the training encoder
+SCORE_THRESHOLD = 0.8  # face-free pictures score at most 0.48 (a cat); real faces turned 30 degrees drop to 0.8
+NMS_IOU = 0.4
+MIN_FACE = 40  # photo px: the smallest face (box side) looked for by default
+NET_SMALLEST = 32  # input px: recall holds for faces this large and larger
+NET_LARGEST = 400  # input px: larger faces are looked for in a coarser pass
+WORK_PIXELS = 512 * 384  # a 640x480 photo searched at NET_SMALLEST / MIN_FACE
+SMALL_PHOTO_ZOOM = 2.0
+# Each face found is read again, upright and mirrored, at each REFINE_FACE px, in a crop REFINE_CONTEXT
+# times as wide; the four readings are averaged. Corner spread on real faces turned and moved (celeba-hq
+# crop, benchmark): 64 and 96 px 1.5-1.8%; 96 alone 1.9-2.5%; 64 alone 1.5-2.3% but turns read up to 3
+# degrees off; unmirrored, a three-quarter view spreads 3.0%. Each size costs one 134-202 px pass twice.
+REFINE_FACE = (64, 96)
+REFINE_CONTEXT = 2.1
+REFINE_THRESHOLD = 0.3  # the face is known to be there: a weaker reading still places its landmarks
+REFINE_AGAIN = 5  # degrees: a face whose upright reading turned it more than this is read again
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """A face found in a photo: its box (left, top, right, bottom), the network's confidence, and
+    five landmarks (5, 2) as x, y in photo pixels (order: see the module docstring)."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray = field(repr=False)
+
+    @property
+    def side(self) -> float:
+        """The box's mean side: how large the face is, in photo pixels."""
+        left, top, right, bottom = self.box
+        return ((right - left) + (bottom - top)) / 2
+
+
+class FaceDetector:
+    """RetinaFace on onnxruntime, on `threads` CPU threads. The session is made on first use, so
+    making a detector costs nothing; `detect` may be called from several threads at once."""
+
+    def __init__(self, weights: Path = WEIGHTS, threads: int = 1, score_threshold: float = SCORE_THRESHOLD,
+                 min_face: float = MIN_FACE, refine: bool = True):
+        self.weights = Path(weights)
+        self.refine = refine
+        self.threads = threads
+        self.score_threshold = score_threshold
+        self.min_face = min_face
+        self._session = None
+        self._lock = threading.Lock()
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        """The faces in an (H, W, 3) or (H, W) uint8 picture, largest first; [] when there are none."""
+        if rgb.ndim == 2:
+            rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an (H, W, 3) uint8 picture, got {rgb.shape} {rgb.dtype}")
+        height, width = rgb.shape[:2]
+        boxes, scores, points = [], [], []
+        for scale in search_scales(width, height, self.min_face):
+            found = self._search(rgb, scale, self.score_threshold)
+            boxes.append(found[0])
+            scores.append(found[1])
+            points.append(found[2])
+        boxes, scores, points = np.concatenate(boxes), np.concatenate(scores), np.concatenate(points)
+        keep = non_maximum_suppression(boxes, scores, NMS_IOU)
+        faces = []
+        for box, score, landmarks in zip(boxes[keep], scores[keep], points[keep], strict=True):
+            face = Face(tuple(float(v) for v in box), float(score), landmarks.astype(np.float64))
+            # A face found below min_face is dropped: the floor is what the caller asked for, and the
+            # network's small boxes at a fine scale are where its false boxes are.
+            if face.side >= self.min_face * 0.75:
+                faces.append(self._refined(rgb, face) if self.refine else face)
+        return sorted(faces, key=lambda face: -face.side)
+
+    def _refined(self, rgb: np.ndarray, face: Face) -> Face:
+        """The face with its landmarks read again where the network reads them best: turned upright
+        (by its eye line), at the sizes REFINE_FACE, and mirrored; the readings averaged. The
+        search's landmarks lean towards an upright face (a face turned 25 degrees reads as turned
+        5-18), so a face whose reading turns by more than REFINE_AGAIN degrees is read once more,
+        upright by the new reading (benchmarks/results/face_detection_cpu.md)."""
+        landmarks = face.landmarks
+        for _ in range(2):
+            read = self._read_upright(rgb, landmarks, face.side)
+            if read is None:
+                break
+            turn_change = abs(_degrees(_eye_angle(read) - _eye_angle(landmarks)))
+            landmarks = read
+            if turn_change < REFINE_AGAIN:
+                break
+        return Face(face.box, face.score, landmarks)
+
+    def _read_upright(self, rgb: np.ndarray, landmarks: np.ndarray, face_side: float) -> np.ndarray | None:
+        """Landmarks read in an upright crop around their face, mapped back to photo pixels; None
+        when no face is found in the crop's middle."""
+        from starbatch.faces import alignment
+
+        turn = _eye_angle(landmarks)
+        upright = np.array([[np.cos(turn), np.sin(turn)], [-np.sin(turn), np.cos(turn)]])
+        readings = []
+        for face_px in REFINE_FACE:
+            linear = (face_px / face_side) * upright
+            side = int(face_px * REFINE_CONTEXT)
+            to_crop = np.hstack([linear, (side / 2 - linear @ landmarks.mean(axis=0))[:, None]])
+            crop = alignment.warp_crop(rgb, to_crop, side)
+            to_photo = alignment.invert(to_crop)
+            for mirrored in (False, True):
+                view = np.ascontiguousarray(crop[:, ::-1]) if mirrored else crop
+                _, _, points = self._search(view, 1.0, REFINE_THRESHOLD)
+                if not len(points):
+                    continue
+                nearest = points[np.argmin(np.hypot(*(points.mean(axis=1) - side / 2).T))].astype(np.float64)
+                if np.hypot(*(nearest.mean(axis=0) - side / 2)) > face_px / 4:
+                    continue  # another face in the crop: not a reading of this one
+                if mirrored:  # back from the mirror: x flips, and left and right swap
+                    nearest = nearest[[1, 0, 2, 4, 3]] * (-1, 1) + (side, 0)
+                readings.append(alignment.apply(to_photo, nearest))
+        if not readings:
+            return None
+        return np.mean(readings, axis=0)
+
+    def _search(self, rgb: np.ndarray, scale: float, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes (N, 4), scores (N,) and landmarks (N, 5, 2) above `threshold`, in photo pixels,
+        with the picture resized by `scale` for the network."""
+        import cv2
+
+        height, width = rgb.shape[:2]
+        net_width, net_height = max(round(width * scale), 1), max(round(height * scale), 1)
+        picture = rgb if (net_width, net_height) == (width, height) else cv2.resize(
+            rgb, (net_width, net_height), interpolation=cv2.INTER_AREA)
+        blob = np.empty((1, 3, net_height, net_width), dtype=np.float32)
+        for channel in range(3):  # RGB -> BGR planes, less the training means
+            np.subtract(picture[:, :, 2 - channel], MEAN_BGR[channel], out=blob[0, channel], dtype=np.float32)
+        offsets, scores, landmark_offsets = self.session().run(None, {"input": blob})
+        scores = scores[0, :, 1]
+        chosen = np.flatnonzero(scores > threshold)
+        priors = prior_boxes(net_width, net_height)[chosen]
+        boxes, points = decode(offsets[0, chosen], landmark_offsets[0, chosen], priors)
+        # back to photo pixels: the resize maps [0, W) onto [0, w) per axis
+        to_photo = np.array([width / net_width, height / net_height], dtype=np.float32)
+        return boxes * np.tile(to_photo, 2), scores[chosen], points * to_photo
+
+    def session(self):
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    import onnxruntime
+
+                    options = onnxruntime.SessionOptions()
+                    options.intra_op_num_threads = self.threads
+                    options.inter_op_num_threads = 1
+                    self._session = onnxruntime.InferenceSession(
+                        str(self.weights), options, providers=["CPUExecutionProvider"])
+        return self._session
+
+
+def _eye_angle(landmarks: np.ndarray) -> float:
+    """Radians from the picture's x axis to the line from the left eye to the right one."""
+    eye_line = landmarks[1] - landmarks[0]
+    return float(np.arctan2(eye_line[1], eye_line[0]))
+
+
+def _degrees(radians: float) -> float:
+    """An angle difference in degrees, wrapped into [-180, 180)."""
+    return (np.degrees(radians) + 180) % 360 - 180
+
+
+_default = FaceDetector()
+
+
+def detect(rgb: np.ndarray) -> list[Face]:
+    """The faces in a picture with the default detector (one CPU thread, min_face MIN_FACE)."""
+    return _default.detect(rgb)
+
+
+def search_scales(width: int, height: int, min_face: float = MIN_FACE) -> list[float]:
+    """The scales a (width, height) photo is searched at, finest first (see the module docstring)."""
+    scale = min(1.0, NET_SMALLEST / min_face)
+    # a small photo costs little: it is enlarged (up to SMALL_PHOTO_ZOOM) to the pixels a 640x480 one gets
+    scale = max(scale, min(SMALL_PHOTO_ZOOM, np.sqrt(WORK_PIXELS / (width * height))))
+    scales = [scale]
+    largest_face = min(width, height)
+    while largest_face * scale > NET_LARGEST:
+        # the coarsest next pass that still takes over below where this one stops, with a factor 2 to spare
+        scale *= 2 * NET_SMALLEST / NET_LARGEST
+        scales.append(scale)
+    return scales
+
+
+@lru_cache(maxsize=16)
+def prior_boxes(width: int, height: int) -> np.ndarray:
+    """(N, 4) centre x, centre y, width, height of the network's priors for a width x height input,
+    in input pixels, in the order of its outputs: by stride, then row, column, size."""
+    rows = []
+    for stride, sides in zip(STRIDES, PRIOR_SIDES, strict=True):
+        cells_y, cells_x = -(-height // stride), -(-width // stride)  # each stride-2 conv rounds up
+        y, x = np.mgrid[0:cells_y, 0:cells_x].astype(np.float32)
+        centres = np.stack([(x.ravel() + 0.5) * stride, (y.ravel() + 0.5) * stride], axis=1)
+        for_cell = np.repeat(centres, len(sides), axis=0)
+        side = np.tile(np.array(sides, dtype=np.float32), len(centres))[:, None]
+        rows.append(np.hstack([for_cell, side, side]))
+    priors = np.vstack(rows)
+    priors.flags.writeable = False
+    return priors
+
+
+def decode(offsets: np.ndarray, landmark_offsets: np.ndarray, priors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The training encoder undone: box offsets (N, 4) -> (left, top, right, bottom), landmark
+    offsets (N, 10) -> (N, 5, 2), in the priors' pixels."""
+    centre, size = priors[:, :2], priors[:, 2:]
+    box_centre = centre + offsets[:, :2] * CENTRE_VARIANCE * size
+    box_size = size * np.exp(offsets[:, 2:] * SIZE_VARIANCE)
+    boxes = np.hstack([box_centre - box_size / 2, box_centre + box_size / 2])
+    points = centre[:, None, :] + landmark_offsets.reshape(-1, 5, 2) * CENTRE_VARIANCE * size[:, None, :]
+    return boxes, points
+
+
+def non_maximum_suppression(boxes: np.ndarray, scores: np.ndarray, iou_limit: float) -> np.ndarray:
+    """Indices of the boxes kept, best first: each box that overlaps a better kept one by more than
+    `iou_limit` (intersection over union) is dropped."""
+    order = np.argsort(-scores, kind="stable")
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    kept = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        kept.append(best)
+        width = np.minimum(boxes[best, 2], boxes[rest, 2]) - np.maximum(boxes[best, 0], boxes[rest, 0])
+        height = np.minimum(boxes[best, 3], boxes[rest, 3]) - np.maximum(boxes[best, 1], boxes[rest, 1])
+        overlap = np.clip(width, 0, None) * np.clip(height, 0, None)
+        order = rest[overlap / (areas[best] + areas[rest] - overlap) <= iou_limit]
+    return np.array(kept, dtype=np.int64)
