@@ -16,7 +16,7 @@ from starbatch.faces.alignment import (
     similarity_transform,
     warp_crop,
 )
-from starbatch.synthetic.faces import celeba_face_with_landmarks, place_face
+from starbatch.synthetic.faces import MEAN_LANDMARKS, celeba_face_with_landmarks, place_face
 
 
 def similarity(turn_degrees: float, scale: float, shift=(0.0, 0.0)) -> np.ndarray:
@@ -140,12 +140,28 @@ def test_celeba_hq_takes_its_size_from_the_mouth_on_a_long_face():
     assert np.isclose(np.hypot(*(corners[1] - corners[0])), 2 * 54)
 
 
-def test_the_synthetic_template_is_where_the_renderer_draws_its_faces():
-    """The template is the renderer's geometry; the mean of its drawn landmarks over level faces
+def test_the_renderers_mean_landmarks_are_where_it_draws_them():
+    """MEAN_LANDMARKS is the renderer's geometry; the mean of its drawn landmarks over level faces
     must agree within four standard errors."""
     drawn = np.array([celeba_face_with_landmarks(3, i, level=True)[2] for i in range(60)]) / 128
-    error = np.abs(drawn.mean(axis=0) - SYNTHETIC_TEMPLATE)
+    error = np.abs(drawn.mean(axis=0) - MEAN_LANDMARKS)
     assert np.all(error < 4 * drawn.std(axis=0) / np.sqrt(len(drawn)))
+
+
+def test_the_synthetic_template_is_where_the_detector_reads_the_renderers_faces(detector, backdrop):
+    """Read on other faces than the template was measured on (seed 4, not 1), at 2x: within four
+    standard errors of the template, and 0.005-0.015 of the frame from the drawn geometry."""
+    readings = []
+    for index in range(60):
+        face, _, landmarks = celeba_face_with_landmarks(4, index, level=True)
+        picture, drawn = place_face(backdrop(400, 400, index), face, landmarks, 256, 0, (200, 200))
+        near = [f for f in detector.detect(picture) if np.hypot(*(f.landmarks - drawn).mean(axis=0)) < 10]
+        if near:
+            readings.append((near[0].landmarks - 72) / 256)
+    readings = np.array(readings)
+    assert len(readings) > 50
+    error = np.abs(readings.mean(axis=0) - SYNTHETIC_TEMPLATE)
+    assert np.all(error < 4 * readings.std(axis=0) / np.sqrt(len(readings)))
 
 
 def test_a_template_framing_puts_template_landmarks_on_the_template():

@@ -40,9 +40,9 @@ def test_a_still_face_gets_one_crop_that_never_moves_through_landmark_noise():
     rng = np.random.default_rng(0)
     noise = {i: rng.normal(0, 0.4, 2) for i in range(40)}
     out, _ = follow(lambda i: [face_at(100 + noise[i][0], 80 + noise[i][1])], 40)
-    centres = {crops[0][0] for crops in out}
+    centres = {round(crops[0][0], 6) for crops in out}  # a micro-pixel: the same transform, up to float sums
     assert all(len(crops) == 1 and crops[0][1] == 1.0 for crops in out)
-    assert len(centres) == 1  # held exactly: no jitter
+    assert len(centres) == 1  # held: no jitter
 
 
 def test_a_moving_face_is_followed_frame_by_frame():
