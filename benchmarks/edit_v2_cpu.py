@@ -5,17 +5,24 @@ does) on the same crops. The official-style loop is what the official sample mod
 folder: batches; per photo PIL decode, centre square, Resize(model size), ToTensor, Normalize; one
 style s = F(z_seed, y) (or E(x_ref, y) with --style ref) for the batch; masks = FAN.get_heatmap(x)
 when w_hpf > 0; x_fake = G(x, s, masks) under no_grad; save_image-style PNG. starbatch: the
-in-process engine (threads decode ahead and encode behind) with the same request. Model loading is
-left out; each is run --repeats times, alternating, the best time counts. The outputs are compared.
+in-process engine (threads decode ahead and encode behind) with the same request, once per generator
+backend (torch; onnxruntime, which runs FAN and G as one exported graph). Model loading and the
+one-time ONNX export are left out of the rates (the export is timed on its own, into an empty cache);
+each is run --repeats times in rotating order, and each run's ratio to the official-style loop of the
+same repeat is reported (median), in wall time and in this process's CPU time, which other users'
+load on a shared machine disturbs less. The outputs are compared.
 
 The default is a small model (128 px, narrow channels, w_hpf 0) so a run takes a minute or two;
 `--w-hpf 1` adds the FAN (fixed size, 256 px input: it dominates the time on CPU), `--official-size`
 the released 256 px widths.
 
-    python benchmarks/edit_v2_cpu.py --images 16 --repeats 2
+    python benchmarks/edit_v2_cpu.py --images 16 --repeats 3
+    python benchmarks/edit_v2_cpu.py --images 8 --repeats 3 --w-hpf 1
 """
 
 import argparse
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -40,6 +47,7 @@ from starbatch.models.stargan_v2.sample import latent_code  # noqa: E402
 from starbatch.synthetic.faces import celeba_face  # noqa: E402
 
 SEED, DOMAIN = 7, 1
+BACKENDS = ("torch", "onnxruntime")
 
 
 def make_photos(folder: Path, count: int, width: int, height: int) -> list[Path]:
@@ -106,7 +114,7 @@ def main() -> None:
     parser.add_argument("--official-size", action="store_true", help="official widths (dim_in 2**14 // img_size, "
                         "max_conv_dim 512) instead of the narrow default (dim_in 16, max_conv_dim 128)")
     parser.add_argument("--style", choices=("seed", "ref"), default="seed")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=8, help="both sides' batch (starbatch's CPU default)")
     args = parser.parse_args()
 
@@ -121,37 +129,71 @@ def main() -> None:
     save_model(work / "model.safetensors", config, networks)
     nets = load_official(checkpoint, domains="female,male").networks  # the official layers, eval
 
+    os.environ["XDG_CACHE_HOME"] = str(work / "cache")  # the export is timed, not reused from ~/.cache
     model = load_model(work / "model.safetensors")
     options = EditOptions(domain="male", seed=None if reference else str(SEED), reference=reference)
     spec = EditorSpec.from_options(model.path, options, "cpu", "fp32", faces="center")
-    engine = InProcess(Editor(model, spec.request, "cpu"))
     suffix = spec.variants[0]
+    engines, setup = {}, {}
+    for backend in BACKENDS:
+        start = time.perf_counter()
+        engines[backend] = InProcess(Editor(model, spec.request, "cpu", backend=backend))
+        setup[backend] = time.perf_counter() - start
+    start = time.perf_counter()  # again, now from the cache: hash checks and the session only
+    Editor(model, spec.request, "cpu", backend="onnxruntime")
+    setup["onnxruntime, cache warm"] = time.perf_counter() - start
 
-    times: dict[str, list[float]] = {"official-style loop": [], "starbatch --crop-only": []}
+    runs = {"official-style loop": lambda out: official_loop(nets, photos, out, args.img_size, reference,
+                                                             args.batch_size)}
+    for backend, engine in engines.items():
+        runs[f"--crop-only [{backend}]"] = lambda out, e=engine: edit_photos(
+            [photos_dir], out, e, args.batch_size, crop_only=True, faces="center", variants=spec.variants)
+    names = list(runs)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    loads = [os.getloadavg()[0]]
     for repeat in range(args.repeats):
-        start = time.perf_counter()
-        official_loop(nets, photos, work / f"official{repeat}", args.img_size, reference, args.batch_size)
-        times["official-style loop"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        edit_photos([photos_dir], work / f"crops{repeat}", engine, args.batch_size, crop_only=True, faces="center",
-                    variants=spec.variants)
-        times["starbatch --crop-only"].append(time.perf_counter() - start)
+        for name in names[repeat % len(names):] + names[: repeat % len(names)]:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            runs[name](work / f"run{names.index(name)}_{repeat}")
+            times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+        loads.append(os.getloadavg()[0])
+    folder = {name: work / f"run{index}_0" for index, name in enumerate(names)}
 
-    worst = 0
-    for path in photos:
-        ours = np.asarray(Image.open(work / "crops0" / f"{path.stem}{suffix}.png"), dtype=int)
-        theirs = np.asarray(Image.open(work / "official0" / f"{path.stem}.png"), dtype=int)
-        worst = max(worst, int(np.abs(ours - theirs).max()))
     widths = f"dim_in {config.dim_in}, max_conv_dim {config.max_conv_dim}"
     print(f"\n{args.images} photos {args.width}x{args.height} JPEG, model {args.img_size}px ({widths}, w_hpf "
-          f"{args.w_hpf:g}), style from {args.style}, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    baseline = args.images / min(times["official-style loop"])
-    for name, runs in times.items():
-        rate = args.images / min(runs)
-        print(f"{name:24s} {rate:7.2f} images/s   x{rate / baseline:.2f} vs official-style loop")
-    print(f"outputs agree: max uint8 difference crop-only vs official-style = {worst}")
-    if worst > 1:
+          f"{args.w_hpf:g}), style from {args.style}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} CPUs, batch {args.batch_size}; median of {args.repeats}; load average (1 min) "
+          f"during runs {min(loads):.1f}-{max(loads):.1f}")
+    print(f"{'':26s} {'images/s':>9s} {'wall x':>7s} {'CPU x':>6s}  (ratios vs the official-style loop of the same "
+          "repeat, median; wall range)")
+    official_times, official_cpu = times["official-style loop"], cpu["official-style loop"]
+    for name in names:
+        walls = [o / t for o, t in zip(official_times, times[name], strict=True)]
+        work_ratio = statistics.median(o / t for o, t in zip(official_cpu, cpu[name], strict=True))
+        print(f"{name:26s} {args.images / statistics.median(times[name]):9.2f} {statistics.median(walls):7.2f} "
+              f"{work_ratio:6.2f}  ({min(walls):.2f}-{max(walls):.2f})")
+    ours = {backend: folder[f"--crop-only [{backend}]"] for backend in BACKENDS}
+    worst = {backend: worst_difference(ours[backend], folder["official-style loop"], photos, suffix, "")
+             for backend in BACKENDS}
+    worst["onnxruntime vs torch"] = worst_difference(ours["onnxruntime"], ours["torch"], photos, suffix, suffix)
+    print("outputs agree (max uint8 difference): " + ", ".join(
+        f"{name if 'vs' in name else f'--crop-only [{name}] vs official-style'} {value}"
+        for name, value in worst.items()))
+    print("set-up in this process, model loaded (onnxruntime: the export to an empty cache included): "
+          + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in setup.items()))
+    if max(worst.values()) > 1:
         sys.exit("outputs disagree")
+
+
+def worst_difference(ours: Path, theirs: Path, photos: list[Path], our_suffix: str, their_suffix: str) -> int:
+    worst = 0
+    for path in photos:
+        a = np.asarray(Image.open(ours / f"{path.stem}{our_suffix}.png"), dtype=int)
+        b = np.asarray(Image.open(theirs / f"{path.stem}{their_suffix}.png"), dtype=int)
+        worst = max(worst, int(np.abs(a - b).max()))
+    return worst
 
 
 if __name__ == "__main__":

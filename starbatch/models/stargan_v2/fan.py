@@ -133,7 +133,8 @@ class FAN(nn.Module):
         """The generator's two masks for images x in [-1, 1] of any size: each (N, 1, 256, 256) in [0, 1]."""
         x = F.interpolate(x, size=INPUT_SIZE, mode="bilinear")
         heatmaps = self(x * 0.5 + 0.5)[:, :-1]  # the boundary map is not used
-        heatmaps = F.interpolate(heatmaps, scale_factor=INPUT_SIZE // heatmaps.size(2), mode="bilinear",
+        # Its maps are always HEATMAP_SIZE: a constant factor (not one from their traced size) exports.
+        heatmaps = F.interpolate(heatmaps, scale_factor=INPUT_SIZE // HEATMAP_SIZE, mode="bilinear",
                                  align_corners=True)
         return heatmap_masks(heatmaps)
 

@@ -129,7 +129,7 @@ class HighPass(nn.Module):
         self.register_buffer("filter", torch.tensor(HIGH_PASS_KERNEL) / w_hpf)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels = x.size(1)
+        channels = int(x.size(1))  # an int when traced too: the exported kernel needs a known shape
         weight = self.filter.to(x.dtype).expand(channels, 1, 3, 3)
         return F.conv2d(x, weight, padding=1, groups=channels)
 
@@ -177,16 +177,20 @@ class Generator(nn.Module):
             raise ValueError("masks need a generator built with w_hpf > 0")
         x = self.from_rgb(x)
         cache = {}
+        # Sizes as ints: traced for export (inference/onnx_cache.py) they would be tensors, which
+        # cannot key `cache`; they are fixed by the model's image size anyway.
         for block in self.encode:
-            if masks is not None and x.size(2) in MASKED_SIZES:
-                cache[x.size(2)] = x
+            size = int(x.size(2))
+            if masks is not None and size in MASKED_SIZES:
+                cache[size] = x
             x = block(x, self.backend)
         for block in self.decode:
             x = block(x, s, self.backend)
-            if masks is not None and x.size(2) in MASKED_SIZES:
-                mask = masks[0] if x.size(2) == 32 else masks[1]
-                mask = F.interpolate(mask, size=x.size(2), mode="bilinear")
-                x = x + self.hpf(mask * cache[x.size(2)])
+            size = int(x.size(2))
+            if masks is not None and size in MASKED_SIZES:
+                mask = masks[0] if size == 32 else masks[1]
+                mask = F.interpolate(mask, size=size, mode="bilinear")
+                x = x + self.hpf(mask * cache[size])
         norm, _, conv = self.to_rgb
         return conv(_norm_lrelu(norm, x, self.backend))
 
