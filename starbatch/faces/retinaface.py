@@ -43,11 +43,12 @@ NET_LARGEST = 400  # input px: larger faces are looked for in a coarser pass
 WORK_PIXELS = 512 * 384  # a 640x480 photo searched at NET_SMALLEST / MIN_FACE
 SMALL_PHOTO_ZOOM = 2.0
 # Each face found is read again, upright and mirrored, at each REFINE_FACE px, in a crop REFINE_CONTEXT
-# times as wide; the four readings are averaged. Corner spread on real faces turned and moved (celeba-hq
-# crop, benchmark): 64 and 96 px 1.5-1.8%; 96 alone 1.9-2.5%; 64 alone 1.5-2.3% but turns read up to 3
-# degrees off; unmirrored, a three-quarter view spreads 3.0%. Each size costs one 134-202 px pass twice.
-REFINE_FACE = (64, 96)
-REFINE_CONTEXT = 2.1
+# times as wide; the readings are averaged. Corner spread on real faces turned and moved (celeba-hq
+# crop, benchmark): 64 px in 144 1.5-2.3% of the crop side, for 2 x 1.4 ms; 64 and 96 px 1.5-1.8% but
+# 2 x 4.2 ms; 96 alone 1.9-2.5%; 64 px in 128, 3.2-4.5% (the context matters); unmirrored, a
+# three-quarter view spreads 3.0%.
+REFINE_FACE = (64,)
+REFINE_CONTEXT = 2.25
 REFINE_THRESHOLD = 0.3  # the face is known to be there: a weaker reading still places its landmarks
 REFINE_AGAIN = 5  # degrees: a face whose upright reading turned it more than this is read again
 
