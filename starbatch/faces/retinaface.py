@@ -35,17 +35,17 @@ MEAN_BGR = (104.0, 117.0, 123.0)  # the training images' channel means (biubug6/
 STRIDES = (8, 16, 32)
 PRIOR_SIDES = ((16, 32), (64, 128), (256, 512))  # square priors per stride, in input pixels
 CENTRE_VARIANCE, SIZE_VARIANCE = 0.1, 0.2  # the offsets' scaling in the training encoder
-SCORE_THRESHOLD = 0.8  # face-free pictures score at most 0.48 (a cat); real faces turned 30 degrees drop to 0.8
+SCORE_THRESHOLD = 0.8  # face-free pictures score up to 0.48 (a cat); small real faces turned 30 degrees 0.5-0.9
 NMS_IOU = 0.4
 MIN_FACE = 40  # photo px: the smallest face (box side) looked for by default
-NET_SMALLEST = 32  # input px: recall holds for faces this large and larger
-NET_LARGEST = 400  # input px: larger faces are looked for in a coarser pass
+NET_SMALLEST = 32  # input px: a real face this large scores 0.99 and more (0.92 at 24, 0.98 at 28)
+NET_LARGEST = 400  # input px: boxes hold to about 550 (and fail at 700); larger faces get a coarser pass
 WORK_PIXELS = 512 * 384  # a 640x480 photo searched at NET_SMALLEST / MIN_FACE
 SMALL_PHOTO_ZOOM = 2.0
 # Each face found is read again, upright and mirrored, at each REFINE_FACE px, in a crop REFINE_CONTEXT
 # times as wide; the readings are averaged. Corner spread on real faces turned and moved (celeba-hq
 # crop, benchmark): 64 px in 144 1.5-2.3% of the crop side, for 2 x 1.4 ms; 64 and 96 px 1.5-1.8% but
-# 2 x 4.2 ms; 96 alone 1.9-2.5%; 64 px in 128, 3.2-4.5% (the context matters); unmirrored, a
+# 2 x 4.2 ms; 96 alone 1.9-2.5%; 64 px in 128, 3.2% (the context matters); unmirrored, a
 # three-quarter view spreads 3.0%.
 REFINE_FACE = (64,)
 REFINE_CONTEXT = 2.25
