@@ -8,7 +8,7 @@ run's settings and every RNG state.
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +135,16 @@ def prune_checkpoints(run_dir: Path, keep: int = KEEP) -> None:
     found = sorted((Path(run_dir) / CHECKPOINT_DIR).glob("step-*.safetensors"))
     for old in found[:-keep]:
         old.unlink()
+
+
+def save_run_checkpoint(solver, networks: dict[str, dict], optimizers: dict[str, dict]) -> None:
+    """A solver's checkpoint of its run (any family): every rank's RNG gathered first (a collective),
+    then rank 0 writes the file and keeps the newest few."""
+    worker_rng = solver.gather(solver.generator.get_state()) if solver.gather else None
+    if solver.rank != 0:
+        return
+    path = checkpoint_path(solver.out, solver.step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(path, solver.config, networks, optimizers, solver.step, asdict(solver.settings),
+                    rng_states(solver.generator), worker_rng)
+    prune_checkpoints(solver.out)

@@ -201,17 +201,8 @@ class Solver:
         self.step = saved.step
 
     def save_checkpoint(self) -> None:
-        worker_rng = self.gather(self.generator.get_state()) if self.gather else None
-        if self.rank != 0:
-            return
-        path = state.checkpoint_path(self.out, self.step)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state.save_checkpoint(
-            path, self.config, {"generator": self.G.state_dict(), "discriminator": self.D.state_dict()},
-            {"g": self.g_opt.state_dict(), "d": self.d_opt.state_dict()}, self.step,
-            asdict(self.settings), state.rng_states(self.generator), worker_rng,
-        )
-        state.prune_checkpoints(self.out)
+        state.save_run_checkpoint(self, {"generator": self.G.state_dict(), "discriminator": self.D.state_dict()},
+                                  {"g": self.g_opt.state_dict(), "d": self.d_opt.state_dict()})
 
     def save_model(self) -> Path:
         path = self.out / MODEL_NAME

@@ -14,7 +14,6 @@ made under no_grad (the official code builds its graph and detaches it: the same
 """
 
 import copy
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -205,15 +204,8 @@ class Solver:
         self.step = saved.step
 
     def save_checkpoint(self) -> None:
-        worker_rng = self.gather(self.generator.get_state()) if self.gather else None
-        if self.rank != 0:
-            return
-        path = state.checkpoint_path(self.out, self.step)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state.save_checkpoint(path, self.config, self._networks_to_save(),
-                              {name: optim.state_dict() for name, optim in self.optims.items()}, self.step,
-                              asdict(self.settings), state.rng_states(self.generator), worker_rng)
-        state.prune_checkpoints(self.out)
+        state.save_run_checkpoint(self, self._networks_to_save(),
+                                  {name: optim.state_dict() for name, optim in self.optims.items()})
 
     def save_model(self) -> Path:
         """The EMA networks, as the official test code uses them: OUT/model.safetensors for `edit`."""
