@@ -111,6 +111,9 @@ class TrainSettings:
                                                                    "(official AFHQ: 2)."))
     ds_iter: int = field(default=100000, metadata=option("v2: lambda_ds decays linearly to 0 over N iterations."))
     lambda_cyc: float = field(default=V2_LAMBDA_CYC, metadata=option("v2: weight of cycle consistency."))
+    ema_beta: float = field(default=0.999, metadata=option(
+        "v2: decay of the moving average of G, F and E that the model file ships (official 0.999: it takes "
+        "thousands of steps to forget the initial weights; a short run may lower it on --resume)."))
     # not in the paper: |x - G(x, c_org)|, keeps colours a cycle could swap
     lambda_id: float = field(default=0.0, metadata=option(
         "Weight of an identity term |x - G(x, c_org)| (not in the paper; 0: off). May be added on --resume."))
@@ -127,9 +130,10 @@ class TrainSettings:
                      "seed")
     V2_RESULT_FIELDS = ("architecture", "image_size", "batch_size", "iters", "decay_iters", "dim_in", "max_conv_dim",
                         "hidden_dim", "style_dim", "latent_dim", "w_hpf", "g_lr", "d_lr", "f_lr", "beta1", "beta2",
-                        "weight_decay", "lambda_reg", "lambda_sty", "lambda_ds", "ds_iter", "lambda_cyc", "seed")
-    # what a resume may change: more steps, or the identity term added to fine-tune a model
-    CHANGEABLE_ON_RESUME = ("iters", "lambda_id")
+                        "weight_decay", "lambda_reg", "lambda_sty", "lambda_ds", "ds_iter", "lambda_cyc", "ema_beta",
+                        "seed")
+    # what a resume may change: more steps, the identity term added to fine-tune a model, a faster average
+    CHANGEABLE_ON_RESUME = ("iters", "lambda_id", "ema_beta")
 
     def __post_init__(self) -> None:
         for name, value in FAMILY_DEFAULTS.get(self.architecture, {}).items():

@@ -12,6 +12,7 @@ import typer
 from starbatch.errors import StarbatchError
 
 BUNDLED_MODEL = Path(__file__).parent.parent / "models" / "demo.safetensors"
+BUNDLED_V2_MODEL = Path(__file__).parent.parent / "models" / "demo_v2.safetensors"  # female / male styles
 
 ToOption = Annotated[str | None, typer.Option(
     "--to", help="Labels to set, comma-separated: Black_Hair,Young. Clear one with Male=0.")]
@@ -78,15 +79,17 @@ def one_line_errors(command):
     return wrapper
 
 
-def resolve_model(model: Path | None) -> Path:
-    """--model, else $STARBATCH_MODEL (typer reads it), else the bundled demo model."""
+def resolve_model(model: Path | None, styles: bool = False) -> Path:
+    """--model, else $STARBATCH_MODEL (typer reads it), else a bundled demo model: the StarGAN v2 one
+    when the request asks for styles (`styles`: --domain, --seed, --psi or --ref), else the v1 one."""
     if model is not None:
         return model
-    if BUNDLED_MODEL.is_file():
-        # Said every time: the demo model knows only the project's synthetic faces.
-        typer.echo("starbatch: no --model given: using the bundled demo model, trained on synthetic faces "
-                   "only (docs/MODEL_CARD.md); give --model for real photos", err=True)
-        return BUNDLED_MODEL
+    bundled, card = (BUNDLED_V2_MODEL, "docs/MODEL_CARD_V2.md") if styles else (BUNDLED_MODEL, "docs/MODEL_CARD.md")
+    if bundled.is_file():
+        # Said every time: the demo models know only the project's synthetic faces.
+        typer.echo(f"starbatch: no --model given: using the bundled demo model{' (StarGAN v2)' if styles else ''}, "
+                   f"trained on synthetic faces only ({card}); give --model for real photos", err=True)
+        return bundled
     raise StarbatchError(
         "no model: give --model FILE or set STARBATCH_MODEL (import official weights with "
         "`starbatch convert`, or train one with `starbatch train`)"

@@ -74,7 +74,8 @@ def edit(
     # Every usage error is found before torch loads (seconds): the request against the model
     # file's header, the inputs, the output place and what made the outputs already there.
     options = EditOptions(to, expression, from_labels, domain, seed, psi, ref)
-    spec = EditorSpec.from_options(resolve_model(model), options, device, precision, faces.value, backend,
+    model_path = resolve_model(model, options.asks_for_styles)
+    spec = EditorSpec.from_options(model_path, options, device, precision, faces.value, backend,
                                    framing.value if framing else None)  # fmt: skip
     from starbatch.media.jobs import output_is_file, plan_jobs  # Pillow and numpy: after the request's check
 

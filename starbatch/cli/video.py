@@ -98,7 +98,8 @@ def video(
     settings = EncodeSettings(codec=codec, crf=crf, preset=preset)
     check_output(output, settings)
     options = EditOptions(to, expression, from_labels, domain, seed, psi, ref)
-    spec = EditorSpec.from_options(resolve_model(model), options, device, precision, faces.value, backend,
+    model_path = resolve_model(model, options.asks_for_styles)
+    spec = EditorSpec.from_options(model_path, options, device, precision, faces.value, backend,
                                    framing.value if framing else None)  # fmt: skip
     if len(spec.variants) > 1:  # a clip is edited with one style (one condition) throughout
         raise StarbatchError(f"video writes one clip: give one style, not {len(spec.variants)} (e.g. one --seed)")

@@ -137,3 +137,17 @@ def test_edit_runs_the_trained_model_with_a_domain_and_a_seed(straight, tmp_path
     assert result.exit_code == 0, result.output
     outputs = [p for p in (tmp_path / "out").rglob("*.jpg")]
     assert len(outputs) == 1 and Image.open(outputs[0]).size == Image.open(photo).size
+
+
+def test_a_resume_may_lower_the_ema_decay_and_the_average_follows_it(tmp_path, v2_settings):
+    run(v2_settings(tmp_path, iters=2), progress=False)
+    run(v2_settings(tmp_path, iters=3, ema_beta=0.5), resume=True, progress=False)
+    _, before = read_file(tmp_path / "checkpoints" / "step-00000002.safetensors")
+    _, after = read_file(tmp_path / "checkpoints" / "step-00000003.safetensors")
+    moved = 0
+    for key in (k for k in after if k.startswith("generator.")):
+        trained = after["generator_train." + key.removeprefix("generator.")]
+        expected = before[key] + (1 - 0.5) * (trained - before[key])  # ema <- trained + beta (ema - trained)
+        torch.testing.assert_close(after[key], expected, rtol=0, atol=1e-6)
+        moved += not torch.equal(after[key], before[key])
+    assert moved > 0

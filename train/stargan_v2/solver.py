@@ -4,8 +4,8 @@ Each iteration, on one batch (data.py):
 1. D step with a latent style s = F(z, y_trg), 2. D step with a reference style s = E(x_ref, y_trg),
 3. G step with latent styles, which updates G, F and E, 4. G step with reference styles, which
 updates G only (E gets gradients there but its optimizer does not step, as in the official code),
-then the EMA (beta 0.999) of G, F and E, which the model file ships. lambda_ds falls linearly to 0
-over ds_iter. Adam (0, 0.99) with weight decay 1e-4 for all four; lr 1e-4, and 1e-6 for F.
+then the EMA (beta --ema-beta, official 0.999) of G, F and E, which the model file ships. lambda_ds
+falls linearly to 0 over ds_iter. Adam (0, 0.99) with weight decay 1e-4 for all four; lr 1e-4, and 1e-6 for F.
 
 Where we differ from the official code, on purpose: the EMA networks start as copies of the
 He-initialised ones (official build_model copies them before he_init, so its EMA starts from
@@ -37,7 +37,6 @@ from starbatch.train.stargan_v2 import losses
 from starbatch.train.stargan_v2.data import DomainBatches, DomainImages, domain_splits, plain
 from starbatch.train.stargan_v2.samples import latent_grid, reference_grid, to_picture
 
-EMA_BETA = 0.999
 AVERAGED = ("generator", "mapping_network", "style_encoder")  # the networks inference uses, as their EMA
 NETWORKS = (*AVERAGED, "discriminator")
 TRAINED_SUFFIX = "_train"  # checkpoint names of the trained (not averaged) G, F and E
@@ -121,7 +120,7 @@ class Solver:
         log.update(self.g_step(x_real, y_org, y_trg, (z_trg, z_trg2), None, lambda_ds, LATENT_STEP))
         log.update(self.g_step(x_real, y_org, y_trg, None, (x_ref, x_ref2), lambda_ds, REFERENCE_STEP))
         for name in AVERAGED:
-            losses.moving_average(self.nets[name], self.ema[name], EMA_BETA)
+            losses.moving_average(self.nets[name], self.ema[name], s.ema_beta)
         log["G/lambda_ds"] = lambda_ds
         return log
 
