@@ -11,6 +11,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from starbatch.synthetic.domains import domain_face
 from starbatch.synthetic.faces import Pose, celeba_face, render_face, sample_person
 
 HERE = Path(__file__).resolve().parent
@@ -28,6 +29,14 @@ def make_photos(folder: Path, count: int = 6) -> None:
         image = Image.fromarray(face)
         image = image.resize((image.width * 2, image.height * 2), Image.BICUBIC)
         image.save(folder / f"face_{index + 1:02d}.jpg", quality=92)
+
+
+def make_references(folder: Path, domains: tuple[str, ...] = ("female", "male")) -> None:
+    """One face per gender domain, for StarGAN v2's reference-guided edits (`edit --ref`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for domain in domains:
+        image = Image.fromarray(domain_face(SEED, "gender", domain, 0))
+        image.resize((image.width * 2, image.height * 2), Image.BICUBIC).save(folder / f"{domain}.jpg", quality=92)
 
 
 def make_video(path: Path) -> None:
@@ -71,5 +80,6 @@ def make_video(path: Path) -> None:
 
 if __name__ == "__main__":
     make_photos(HERE / "photos")
+    make_references(HERE / "references")
     make_video(HERE / "face.mp4")
-    print(f"wrote {HERE / 'photos'} and {HERE / 'face.mp4'}")
+    print(f"wrote {HERE / 'photos'}, {HERE / 'references'} and {HERE / 'face.mp4'}")
