@@ -200,7 +200,7 @@ class Solver:
                 optim.load_state_dict(saved.optimizers[name])
         except (KeyError, RuntimeError) as error:
             raise StarbatchError(f"{path}: not a complete StarGAN v2 checkpoint: {str(error)[:200]}") from None
-        state.restore_rng(saved.rng, self.generator)
+        state.restore_run_rng(self, saved.rng)
         self.step = saved.step
 
     def save_checkpoint(self) -> None:
