@@ -14,6 +14,8 @@ from pathlib import Path
 
 from starbatch.train.settings import TrainSettings
 
+PATHS = ("celeba_dir", "rafd_dir", "data_dir", "fan_from", "wing")  # the settings' input files and folders
+
 
 def worker_loop(config: dict) -> None:
     """Runs in every Ray Train worker, with the process group already set up by TorchTrainer."""
@@ -53,6 +55,9 @@ def train_with_ray(settings: TrainSettings, resume: bool, workers: int, gpus_per
 
     out = Path(settings.out).resolve()
     settings.out = str(out)
+    for name in PATHS:  # as --out: relative paths mean something here, not in a worker
+        if getattr(settings, name):
+            setattr(settings, name, str(Path(getattr(settings, name)).resolve()))
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=True)
     resources = {"CPU": 1}

@@ -36,6 +36,7 @@ def _names(text: str) -> list[str]:
 
 
 FOLDER = dict(cli_type=Path | None, to_setting=_text, file_okay=False, show_default=False)
+FILE = dict(cli_type=Path | None, to_setting=_text, dir_okay=False, show_default=False)
 FAMILIES = {"v1": "stargan-v1", "v2": "stargan-v2"}  # --family -> the architecture trained
 
 
@@ -91,8 +92,14 @@ class TrainSettings:
     hidden_dim: int = field(default=512, metadata=option("v2: mapping network width."))
     style_dim: int = field(default=64, metadata=option("v2: style code size."))
     latent_dim: int = field(default=16, metadata=option("v2: latent code size."))
-    w_hpf: float = field(default=0.0, metadata=option("v2: weight of the FAN-masked high-pass (1: official "
-                                                      "CelebA-HQ; not yet supported in training)."))
+    w_hpf: float = field(default=0.0, metadata=option(
+        "v2: weight of the FAN-masked high-pass (1: official CelebA-HQ; 0: none). Above 0, G keeps the face's "
+        "detail under masks from a frozen FAN: give --fan-from or --wing."))
+    fan_from: str | None = field(default=None, metadata=option(
+        "v2 with --w-hpf: the FAN's weights from a StarGAN v2 model file holding fan.* (e.g. the converted "
+        "official CelebA-HQ model). Give it again on --resume.", **FILE))
+    wing: str | None = field(default=None, metadata=option(
+        "v2 with --w-hpf: the FAN's weights from the official wing.ckpt instead.", **FILE))
     framing: str = field(default="synthetic", metadata=option(
         "v2: how the training faces were cropped (synthetic, celeba-hq, celeba, none), stored for edit."))
     g_lr: float = field(default=1e-4, metadata=option("G learning rate (v2: G and E)."))
@@ -169,8 +176,14 @@ class TrainSettings:
 
         if not self.data_dir:
             raise StarbatchError("--family v2 needs --data DIR (one folder per domain)")
-        if self.w_hpf:
-            raise StarbatchError("--w-hpf: training with FAN masks is not yet supported; train with --w-hpf 0")
+        if self.w_hpf and not (self.fan_from or self.wing):
+            raise StarbatchError(f"--w-hpf {self.w_hpf:g}: G's face masks need the FAN: give --fan-from "
+                                 "MODEL.safetensors (a StarGAN v2 model with fan.*) or --wing wing.ckpt")
+        if self.fan_from and self.wing:
+            raise StarbatchError("--fan-from and --wing both name the FAN's weights: give one")
+        if (self.fan_from or self.wing) and not self.w_hpf:
+            raise StarbatchError(f"{'--fan-from' if self.fan_from else '--wing'}: the FAN is used with --w-hpf "
+                                 "above 0 only (e.g. --w-hpf 1)")
         if self.framing not in FRAMINGS:
             raise StarbatchError(f"--framing {self.framing!r}: choose {', '.join(FRAMINGS)}")
         if self.batch_size < 2:

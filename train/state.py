@@ -89,6 +89,16 @@ def restore_rng(state: dict, generator: torch.Generator) -> None:
     random.setstate((version, tuple(internal), gauss_next))
 
 
+def restore_run_rng(solver, rng: dict) -> None:
+    """A solver's RNG states from its run's checkpoint (any family): the global ones and the loop's, and
+    in a distributed run resumed with as many workers, each rank's own loop generator (rng.worker<rank>)."""
+    restore_rng(rng, solver.generator)
+    workers = [key for key in rng if key.startswith("rng.worker")]
+    own = f"rng.worker{solver.rank}"
+    if own in rng and len(workers) == solver.world_size:
+        solver.generator.set_state(rng[own])
+
+
 def save_checkpoint(path: Path, config: ModelConfig, networks: dict[str, dict[str, torch.Tensor]],
                     optimizers: dict[str, dict], step: int, settings: dict,
                     rng: tuple[dict[str, torch.Tensor], str],

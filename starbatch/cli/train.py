@@ -89,7 +89,9 @@ def train(**options) -> None:
 
     StarGAN v2 (--family v2): the official objectives (non-saturating GAN + R1, style, diversity,
     cycle), Adam (0, 0.99) with weight decay 1e-4, the EMA of G, F and E in the model file; samples
-    are latent-guided (psi 0.5, 0.7, 1.0) and reference-guided grids.
+    are latent-guided (psi 0.5, 0.7, 1.0) and reference-guided grids. --w-hpf 1 with --fan-from MODEL
+    (or --wing wing.ckpt) trains as the official CelebA-HQ model: a frozen FAN's face masks keep the
+    face's detail, and the FAN ships in the model file.
 
     Example: starbatch make-faces data/gender --domains female,male --n 1000 && starbatch train
     --family v2 --data data/gender --image-size 64 --dim-in 16 --max-conv-dim 128 --hidden-dim 128

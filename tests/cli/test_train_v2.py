@@ -41,7 +41,7 @@ def test_make_faces_refuses_domains_the_renderer_cannot_draw_in_one_line(tmp_pat
 def test_v2_options_come_from_the_settings_and_take_the_official_v2_defaults(tmp_path):
     options = {p.name: p for p in option_parameters()}
     for name in ("data_dir", "dim_in", "max_conv_dim", "hidden_dim", "lambda_reg", "lambda_sty", "lambda_ds",
-                 "ds_iter", "lambda_cyc", "f_lr", "w_hpf", "framing"):
+                 "ds_iter", "lambda_cyc", "f_lr", "w_hpf", "fan_from", "wing", "framing"):
         assert options[name].default == getattr(TrainSettings(out="x"), name), name
     v2 = settings_from_options({"out": tmp_path, "architecture": "v2", "data_dir": tmp_path})
     assert v2.architecture == "stargan-v2" and v2.data_dir == str(tmp_path)
@@ -63,10 +63,25 @@ def test_train_v2_from_the_command_line_with_small_networks(tmp_path):
     assert (config["dim_in"], config["max_conv_dim"], config["hidden_dim"]) == (4, 8, 8)
 
 
-def test_train_v2_refuses_fan_masks_and_a_missing_data_folder_in_one_line(tmp_path):
+def one_error_line(result) -> str:
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def test_train_v2_refuses_fan_masks_without_a_fan_and_a_missing_data_folder_in_one_line(tmp_path):
     result = run("train", "--family", "v2", "--out", tmp_path / "run")
     assert result.exit_code == 2 and "needs --data DIR" in result.output
-    result = run("train", "--family", "v2", "--data", tmp_path, "--w-hpf", "1", "--out", tmp_path / "run")
-    assert result.exit_code == 2 and "not yet supported" in result.output
+    line = one_error_line(run("train", "--family", "v2", "--data", tmp_path, "--w-hpf", "1", "--out", tmp_path / "r"))
+    assert "--w-hpf 1" in line and "--fan-from MODEL.safetensors" in line and "--wing wing.ckpt" in line
+    fan = tmp_path / "fan.safetensors"
+    fan.write_bytes(b"")
+    line = one_error_line(run("train", "--family", "v2", "--data", tmp_path, "--fan-from", fan,
+                              "--out", tmp_path / "r"))
+    assert "--fan-from: the FAN is used with --w-hpf above 0 only" in line
+    line = one_error_line(run("train", "--family", "v2", "--data", tmp_path, "--w-hpf", "1", "--fan-from", fan,
+                              "--wing", fan, "--out", tmp_path / "r"))
+    assert "give one" in line
+    assert not (tmp_path / "r").exists()
     result = run("train", "--family", "v3", "--out", tmp_path / "run")
     assert result.exit_code == 2 and "choose v1" in result.output

@@ -1,3 +1,6 @@
+"""Ray Train (DDP, 2 CPU workers) for both families: sharded batches, checkpoints with every rank's RNG,
+and a resume in which each rank takes its own RNG back."""
+
 import os
 
 import pytest
@@ -9,10 +12,39 @@ from starbatch.train.state import latest_checkpoint, load_checkpoint
 ray = pytest.importorskip("ray")
 
 
-@pytest.mark.slow
-def test_two_ray_workers_train_shard_and_resume(tmp_path, monkeypatch, faces_tree, tiny):
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+@pytest.fixture(scope="module")
+def ray_session():
+    """One local Ray for this module's runs (each test's TorchTrainer starts its own workers)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+        ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {
+            "RAY_AUTH_MODE": "disabled", "TRITON_INTERPRET": os.environ.get("TRITON_INTERPRET", "1")}})
+        try:
+            yield
+        finally:
+            ray.shutdown()
+
+
+def workers_rng_differ(run_dir) -> bool:
+    saved = load_checkpoint(latest_checkpoint(run_dir))
+    assert {"rng.worker0", "rng.worker1"} <= set(saved.rng)
+    return not torch.equal(saved.rng["rng.worker0"], saved.rng["rng.worker1"])
+
+
+def train_resume_and_check(settings, run_dir) -> None:
     from starbatch.train.distributed import train_with_ray
+
+    assert train_with_ray(settings, resume=False, workers=2)["step"] == 3
+    assert workers_rng_differ(run_dir)
+    settings.iters = 4
+    assert train_with_ray(settings, resume=True, workers=2)["step"] == 4
+    assert workers_rng_differ(run_dir)  # rank 1 took rng.worker1 back, not rank 0's loop state
+    assert load_model(run_dir / "model.safetensors").config.step == 4
+    assert list((run_dir / "samples").glob("*.png"))
+
+
+@pytest.mark.slow
+def test_two_ray_workers_train_shard_and_resume(ray_session, tmp_path, faces_tree, tiny):
     from starbatch.train.settings import TrainSettings
 
     faces = faces_tree
@@ -20,17 +52,13 @@ def test_two_ray_workers_train_shard_and_resume(tmp_path, monkeypatch, faces_tre
                              celeba_dir=str(faces / "celeba"), rafd_dir=str(faces / "rafd"),
                              iters=3, decay_iters=2, sample_every=2, checkpoint_every=2, seed=2,
                              n_critic=1, **tiny)
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {
-        "RAY_AUTH_MODE": "disabled", "TRITON_INTERPRET": os.environ.get("TRITON_INTERPRET", "1")}})
-    try:
-        summary = train_with_ray(settings, resume=False, workers=2)
-        assert summary["step"] == 3
-        saved = load_checkpoint(latest_checkpoint(tmp_path / "run"))
-        assert {"rng.worker0", "rng.worker1"} <= set(saved.rng)
-        assert not torch.equal(saved.rng["rng.worker0"], saved.rng["rng.worker1"])
-        settings.iters = 4
-        assert train_with_ray(settings, resume=True, workers=2)["step"] == 4
-    finally:
-        ray.shutdown()
-    assert load_model(tmp_path / "run" / "model.safetensors").config.step == 4
-    assert list((tmp_path / "run" / "samples").glob("*.png"))
+    train_resume_and_check(settings, tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_two_ray_workers_train_stargan_v2_shard_and_resume(ray_session, tmp_path, domain_faces, tiny_v2):
+    from starbatch.train.settings import TrainSettings
+
+    settings = TrainSettings(**dict(tiny_v2, out=str(tmp_path / "run"), data_dir=str(domain_faces), iters=3,
+                                    sample_every=2, checkpoint_every=2, seed=2))
+    train_resume_and_check(settings, tmp_path / "run")

@@ -194,10 +194,7 @@ class Solver:
         load_weights(self.D, saved.discriminator)
         self.g_opt.load_state_dict(saved.optimizers["g"])
         self.d_opt.load_state_dict(saved.optimizers["d"])
-        state.restore_rng(saved.rng, self.generator)
-        worker_key = f"rng.worker{self.rank}"
-        if worker_key in saved.rng and len([k for k in saved.rng if "worker" in k]) == self.world_size:
-            self.generator.set_state(saved.rng[worker_key])
+        state.restore_run_rng(self, saved.rng)
         self.step = saved.step
 
     def save_checkpoint(self) -> None:

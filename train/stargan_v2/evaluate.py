@@ -11,6 +11,8 @@ images). Reported per mode (latent, reference), per task and averaged over tasks
 - the Frechet distance between the outputs and the real training images of the target, in the
   judge's feature space. It is not FID: no Inception weights can be had offline;
 - reconstruction: mean |G(G(x, s), E(x, y_org)) - x| over the latent outputs.
+G is the model's StyleTranslator, so a w_hpf > 0 model translates with FAN's masks of its input (those
+of x for the outputs, made once per batch for its 10 styles; those of G(x, s) for the reconstruction).
 """
 
 from pathlib import Path
@@ -21,7 +23,7 @@ import torch
 from starbatch.errors import StarbatchError
 from starbatch.models.family import LoadedModel
 from starbatch.models.stargan_v1.labels import ONEHOT, LabelSet
-from starbatch.models.stargan_v2.sample import latent_style, reference_style
+from starbatch.models.stargan_v2.sample import fan_masks, latent_style, reference_style
 from starbatch.train.evaluate import JUDGE_IMAGES, DomainClassifier, EvalSet, cached_classifier
 from starbatch.train.stargan_v2.data import DomainImages, domain_splits, plain
 
@@ -127,7 +129,9 @@ def evaluate(model: LoadedModel, data_dir: Path, classifier_epochs: int = 25, ca
                 right, spread_l1, spread_features, generated = [], [], [], []
                 for start in range(0, len(x_all), batch_size):
                     x = x_all[start : start + batch_size]
-                    outs = torch.stack([G(x, style.expand(len(x), -1)).float() for style in mode_styles])  # (K, B, ...)
+                    masks = fan_masks(G.fan, x)
+                    outs = torch.stack([G(x, style.expand(len(x), -1), masks).float()
+                                        for style in mode_styles])  # (K, B, ...)
                     flat = outs.flatten(0, 1)
                     feats = features(classifier, flat)
                     right.append((classifier.head(feats).argmax(1) == target).double())

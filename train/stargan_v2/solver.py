@@ -6,6 +6,9 @@ Each iteration, on one batch (data.py):
 updates G only (E gets gradients there but its optimizer does not step, as in the official code),
 then the EMA (beta --ema-beta, official 0.999) of G, F and E, which the model file ships. lambda_ds
 falls linearly to 0 over ds_iter. Adam (0, 0.99) with weight decay 1e-4 for all four; lr 1e-4, and 1e-6 for F.
+With w_hpf > 0 a frozen FAN (frozen_fan.py) gives G its face masks: those of x_real in every step,
+and those of x_fake for the cycle's G(x_fake, s_org). As in the official code they are constants:
+its get_heatmap runs under no_grad, so no gradient flows through the FAN.
 
 Where we differ from the official code, on purpose: the EMA networks start as copies of the
 He-initialised ones (official build_model copies them before he_init, so its EMA starts from
@@ -23,18 +26,21 @@ from starbatch.errors import StarbatchError
 from starbatch.inference.runtime import TRAIN_PRECISIONS, autocast, resolve_precision
 from starbatch.models.model_file import save_model
 from starbatch.models.stargan_v2.config import ModelConfig
+from starbatch.models.stargan_v2.fan import FAN
 from starbatch.models.stargan_v2.networks import (
     new_discriminator,
     new_generator,
     new_mapping_network,
     new_style_encoder,
 )
+from starbatch.models.stargan_v2.sample import fan_masks
 from starbatch.models.stargan_v2.shapes import NetworkConfig
 from starbatch.train import state
 from starbatch.train.settings import TrainSettings
 from starbatch.train.stargan_v1.solver import MODEL_NAME, learning_rate
 from starbatch.train.stargan_v2 import losses
 from starbatch.train.stargan_v2.data import DomainBatches, DomainImages, domain_splits, plain
+from starbatch.train.stargan_v2.frozen_fan import frozen_fan
 from starbatch.train.stargan_v2.samples import latent_grid, reference_grid, to_picture
 
 AVERAGED = ("generator", "mapping_network", "style_encoder")  # the networks inference uses, as their EMA
@@ -80,6 +86,7 @@ class Solver:
         for net in self.nets.values():
             net.apply(losses.he_init)
         self.ema = {name: copy.deepcopy(self.nets[name]).requires_grad_(False) for name in AVERAGED}
+        self.fan: FAN | None = frozen_fan(settings).to(self.device) if settings.w_hpf > 0 else None
         self.base_lr = {"generator": settings.g_lr, "mapping_network": settings.f_lr,
                         "style_encoder": settings.g_lr, "discriminator": settings.d_lr}
         self.optims = {name: torch.optim.Adam(self.nets[name].parameters(), self.base_lr[name],
@@ -113,18 +120,24 @@ class Solver:
         x_ref, x_ref2 = b.x_ref.to(self.device), b.x_ref2.to(self.device)
         z_trg, z_trg2 = b.z_trg.to(self.device), b.z_trg2.to(self.device)
         lambda_ds = losses.diversity_weight(s.lambda_ds, i, s.ds_iter)
+        masks = self.masks(x_real)  # once for the four steps, as the official train()
 
         log: dict[str, float] = {}
-        log.update(self.d_step(x_real, y_org, y_trg, lambda: self.run["mapping_network"](z_trg, y_trg), "latent"))
-        log.update(self.d_step(x_real, y_org, y_trg, lambda: self.run["style_encoder"](x_ref, y_trg), "ref"))
-        log.update(self.g_step(x_real, y_org, y_trg, (z_trg, z_trg2), None, lambda_ds, LATENT_STEP))
-        log.update(self.g_step(x_real, y_org, y_trg, None, (x_ref, x_ref2), lambda_ds, REFERENCE_STEP))
+        log.update(self.d_step(x_real, y_org, y_trg, lambda: self.run["mapping_network"](z_trg, y_trg), "latent",
+                               masks))
+        log.update(self.d_step(x_real, y_org, y_trg, lambda: self.run["style_encoder"](x_ref, y_trg), "ref", masks))
+        log.update(self.g_step(x_real, y_org, y_trg, (z_trg, z_trg2), None, lambda_ds, LATENT_STEP, masks))
+        log.update(self.g_step(x_real, y_org, y_trg, None, (x_ref, x_ref2), lambda_ds, REFERENCE_STEP, masks))
         for name in AVERAGED:
             losses.moving_average(self.nets[name], self.ema[name], s.ema_beta)
         log["G/lambda_ds"] = lambda_ds
         return log
 
-    def d_step(self, x_real, y_org, y_trg, target_style, kind: str) -> dict[str, float]:
+    def masks(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The frozen FAN's face masks of x (w_hpf > 0), constants to G; None without masks."""
+        return fan_masks(self.fan, x)
+
+    def d_step(self, x_real, y_org, y_trg, target_style, kind: str, masks=None) -> dict[str, float]:
         """D on real images (with R1) and on G's translations in `target_style`; D's optimizer steps."""
         s = self.settings
         x_real = x_real.detach().requires_grad_(True)
@@ -133,7 +146,7 @@ class Solver:
             loss_real = losses.adversarial(out, real=True)
             loss_reg = losses.r1_penalty(out, x_real)
             with torch.no_grad():
-                x_fake = self.run["generator"](x_real.detach(), target_style())
+                x_fake = self.run["generator"](x_real.detach(), target_style(), masks=masks)
             loss_fake = losses.adversarial(self.run["discriminator"](x_fake, y_trg).float(), real=False)
         loss = loss_real + loss_fake + s.lambda_reg * loss_reg
         self._zero_grad()
@@ -142,8 +155,10 @@ class Solver:
         return {f"D/{kind}_real": loss_real.item(), f"D/{kind}_fake": loss_fake.item(),
                 f"D/{kind}_reg": loss_reg.item()}
 
-    def g_step(self, x_real, y_org, y_trg, z_trgs, x_refs, lambda_ds: float, stepped: tuple[str, ...]) -> dict:
-        """The G objective with latent (z_trgs) or reference (x_refs) styles; the `stepped` optimizers step."""
+    def g_step(self, x_real, y_org, y_trg, z_trgs, x_refs, lambda_ds: float, stepped: tuple[str, ...],
+               masks=None) -> dict:
+        """The G objective with latent (z_trgs) or reference (x_refs) styles; the `stepped` optimizers step.
+        `masks` are x_real's (w_hpf > 0); the cycle's G(x_fake, s_org) takes x_fake's."""
         s, run = self.settings, self.run
         kind = "latent" if z_trgs is not None else "ref"
 
@@ -154,13 +169,13 @@ class Solver:
 
         with self._autocast():
             s_trg = style(0)
-            x_fake = run["generator"](x_real, s_trg)
+            x_fake = run["generator"](x_real, s_trg, masks=masks)
             loss_adv = losses.adversarial(run["discriminator"](x_fake, y_trg).float(), real=True)
             loss_sty = losses.l1(run["style_encoder"](x_fake, y_trg).float(), s_trg.float())
             with torch.no_grad():
-                x_fake2 = run["generator"](x_real, style(1))
+                x_fake2 = run["generator"](x_real, style(1), masks=masks)
             loss_ds = losses.l1(x_fake.float(), x_fake2.float())
-            x_rec = run["generator"](x_fake, run["style_encoder"](x_real, y_org))
+            x_rec = run["generator"](x_fake, run["style_encoder"](x_real, y_org), masks=self.masks(x_fake))
             loss_cyc = losses.l1(x_rec.float(), x_real)
         loss = loss_adv + s.lambda_sty * loss_sty - lambda_ds * loss_ds + s.lambda_cyc * loss_cyc
         self._zero_grad()
@@ -176,6 +191,8 @@ class Solver:
         saved = {name: self.ema[name].state_dict() for name in AVERAGED}
         saved.update({name + TRAINED_SUFFIX: self.nets[name].state_dict() for name in AVERAGED})
         saved["discriminator"] = self.nets["discriminator"].state_dict()
+        if self.fan is not None:
+            saved["fan"] = self.fan.state_dict()
         return saved
 
     def resume(self, path: Path) -> None:
@@ -199,8 +216,19 @@ class Solver:
                 optim.load_state_dict(saved.optimizers[name])
         except (KeyError, RuntimeError) as error:
             raise StarbatchError(f"{path}: not a complete StarGAN v2 checkpoint: {str(error)[:200]}") from None
-        state.restore_rng(saved.rng, self.generator)
+        if self.fan is not None:
+            self._check_fan(path, saved.networks.get("fan", {}))
+        state.restore_run_rng(self, saved.rng)
         self.step = saved.step
+
+    def _check_fan(self, path: Path, trained_with: dict[str, torch.Tensor]) -> None:
+        """The run's FAN must be the one it was trained with: its masks shaped every step."""
+        ours = self.fan.state_dict()
+        same = trained_with.keys() == ours.keys() and all(torch.equal(trained_with[k], ours[k].cpu()) for k in ours)
+        if not same:
+            source = "--wing " + self.settings.wing if self.settings.wing else "--fan-from " + self.settings.fan_from
+            raise StarbatchError(f"{path}: trained with other FAN weights than {source}; resume with the FAN "
+                                 "the run began with")
 
     def save_checkpoint(self) -> None:
         state.save_run_checkpoint(self, self._networks_to_save(),
@@ -210,7 +238,9 @@ class Solver:
         """The EMA networks, as the official test code uses them: OUT/model.safetensors for `edit`."""
         path = self.out / MODEL_NAME
         self.config.step = self.step
-        save_model(path, self.config, {name: self.ema[name].state_dict() for name in AVERAGED})
+        networks = {name: self.ema[name].state_dict() for name in AVERAGED}
+        networks["fan"] = self.fan.state_dict() if self.fan is not None else None  # G's masks in `edit`
+        save_model(path, self.config, networks)
         return path
 
     def _fixed_images(self, images: DomainImages, per_domain: int) -> tuple[torch.Tensor, list[int]]:
@@ -225,10 +255,12 @@ class Solver:
         inputs, _ = self._fixed_images(images, per_domain)
         references, ref_domains = self._fixed_images(images, 1 if per_domain < 2 else 2)
         inputs, references = inputs.to(self.device), references.to(self.device)
+        masks = self.masks(inputs)  # the inputs' masks, for every column of both grids
         with self._autocast():
-            latent = latent_grid(self.ema["generator"], self.ema["mapping_network"], inputs, len(images.domains))
+            latent = latent_grid(self.ema["generator"], self.ema["mapping_network"], inputs, len(images.domains),
+                                 masks=masks)
             reference = reference_grid(self.ema["generator"], self.ema["style_encoder"], inputs, references,
-                                       ref_domains)
+                                       ref_domains, masks=masks)
         folder = self.out / "samples"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.step:08d}-latent.png"

@@ -71,7 +71,7 @@ def load_official(path: Path, wing: Path | None = None, domains: str | list[str]
     for name in NETWORKS:
         _load_strict(path, getattr(networks, name), nets[name], name)
     if fan_state is not None:
-        _load_fan(fan_path, networks.fan, fan_state)
+        load_fan(fan_path, networks.fan, fan_state)
     return OfficialModel(config, names, networks.eval(), notes)
 
 
@@ -257,7 +257,7 @@ def _load_strict(path: Path, module: nn.Module, state: dict[str, torch.Tensor], 
                              f"{_one_line(error)}") from None
 
 
-def _load_fan(path: Path, fan: nn.Module, state: dict[str, torch.Tensor]) -> None:
+def load_fan(path: Path, fan: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load FAN weights as the official FAN does: entries FAN does not have are ignored (wing.ckpt holds a
     four-stack network of which FAN is the first stack); every FAN weight must be there, except
     BatchNorm's `num_batches_tracked` counters, which older files lack and inference never reads."""

@@ -9,6 +9,7 @@ masks = FAN.get_heatmap(x) when the model has w_hpf > 0, as official test code d
 
 import torch
 
+from starbatch.models.stargan_v2.fan import FAN
 from starbatch.models.stargan_v2.networks import Generator, MappingNetwork, Networks, StyleEncoder
 
 MEAN_STYLE_SAMPLES = 10_000
@@ -59,11 +60,19 @@ def reference_style(style_encoder: StyleEncoder, x_ref: torch.Tensor, domain: in
 
 
 @torch.no_grad()
+def fan_masks(fan: FAN | None, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """FAN.get_heatmap(x), or None without a FAN (w_hpf 0). In fp32 even under half-precision autocast:
+    the masks are thresholded at 0.1, min-max scaled and raised to powers up to 4 (fan.heatmap_masks),
+    which bf16's 8 bits would coarsen."""
+    if fan is None:
+        return None
+    with torch.autocast(x.device.type, enabled=False):
+        return fan.get_heatmap(x.float())
+
+
 def face_masks(networks: Networks, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     """FAN.get_heatmap(x) when the model uses masks (w_hpf > 0), else None."""
-    if not networks.config.uses_masks:
-        return None
-    return networks.fan.get_heatmap(x)
+    return fan_masks(networks.fan, x) if networks.config.uses_masks else None
 
 
 @torch.no_grad()
@@ -95,11 +104,9 @@ class StyleTranslator(torch.nn.Module):
             raise ValueError("a generator with w_hpf > 0 needs the FAN, and one without takes none")
         self.generator, self.fan = generator, fan
 
-    def forward(self, x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
-        masks = None
-        if self.fan is not None:
-            # In fp32 even under half-precision autocast: the masks are thresholded at 0.1, min-max scaled
-            # and raised to powers up to 4 (fan.heatmap_masks), which bf16's 8 bits would coarsen.
-            with torch.autocast(x.device.type, enabled=False):
-                masks = self.fan.get_heatmap(x.float())
+    def forward(self, x: torch.Tensor, styles: torch.Tensor,
+                masks: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """`masks`: fan_masks(self.fan, x) made beforehand, when many styles translate the same x."""
+        if masks is None:
+            masks = fan_masks(self.fan, x)
         return self.generator(x, styles, masks=masks)
