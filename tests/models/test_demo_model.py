@@ -35,3 +35,32 @@ def test_edit_defaults_to_it_says_so_and_its_hair_edits_go_the_right_way(tmp_pat
         brightness[colour] = np.mean([np.asarray(Image.open(p).convert("L"), np.float32)[: 64 // 3].mean()
                                       for p in crops])
     assert brightness["Blond_Hair"] > brightness["Black_Hair"] + 10
+
+
+def test_the_bundled_v2_model_is_small_and_knows_female_and_male():
+    from starbatch.cli.common import BUNDLED_V2_MODEL
+
+    config = read_config(BUNDLED_V2_MODEL)
+    assert config.architecture == "stargan-v2" and config.domains == ("female", "male")
+    assert config.framing == "synthetic" and config.step > 0
+    assert BUNDLED_V2_MODEL.stat().st_size < 20e6
+
+
+def test_styles_without_a_model_use_the_bundled_v2_model_three_seeds_three_faces(tmp_path, monkeypatch):
+    """The README's `edit examples/photos --domain male --seed 1,2,3`, offline, and `--ref`."""
+    monkeypatch.delenv("STARBATCH_MODEL", raising=False)
+    runner = CliRunner()
+    photo = sorted(PHOTOS.glob("*.jpg"))[0]
+    result = runner.invoke(app, ["edit", str(photo), "--domain", "male", "--seed", "1,2,3",
+                                 "-o", str(tmp_path / "a"), "--crop-only"])
+    assert result.exit_code == 0, result.output
+    assert "bundled demo model (StarGAN v2)" in result.output
+    crops = [np.asarray(Image.open(tmp_path / "a" / f"{photo.stem}_male_s{seed}.png"), np.float32)
+             for seed in (1, 2, 3)]
+    for first, second in ((0, 1), (0, 2), (1, 2)):  # three styles, three different faces
+        assert np.abs(crops[first] - crops[second]).mean() > 2.0
+    reference = PHOTOS.parent / "references" / "male.jpg"
+    result = runner.invoke(app, ["edit", str(photo), "--domain", "male", "--ref", str(reference),
+                                 "-o", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "b" / f"{photo.stem}_male_ref-male.jpg").is_file()
