@@ -57,8 +57,10 @@ def test_styles_without_a_model_use_the_bundled_v2_model_three_seeds_three_faces
     assert "bundled demo model (StarGAN v2)" in result.output
     crops = [np.asarray(Image.open(tmp_path / "a" / f"{photo.stem}_male_s{seed}.png"), np.float32)
              for seed in (1, 2, 3)]
-    for first, second in ((0, 1), (0, 2), (1, 2)):  # three styles, three different faces
-        assert np.abs(crops[first] - crops[second]).mean() > 2.0
+    # three styles, three different results: each pair apart by over 5x the one level the torch and
+    # onnxruntime paths may differ by (the shipped model measured 19-39 levels on the examples)
+    for first, second in ((0, 1), (0, 2), (1, 2)):
+        assert np.abs(crops[first] - crops[second]).mean() > 5.0
     reference = PHOTOS.parent / "references" / "male.jpg"
     result = runner.invoke(app, ["edit", str(photo), "--domain", "male", "--ref", str(reference),
                                  "-o", str(tmp_path / "b")])
