@@ -20,6 +20,12 @@ if TEST_DEVICE == "cpu":
 elif os.environ.get("TRITON_INTERPRET") == "1":
     raise pytest.UsageError("STARBATCH_TEST_DEVICE=cuda tests the compiled kernels: unset TRITON_INTERPRET")
 
+# Under pytest-xdist each worker is one of N processes on the machine's cores: one torch (and so
+# onnxruntime, which starbatch sizes from torch) thread each, not every core each, which would make
+# N x cores threads fight over the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+
 from starbatch.models.model_file import save_model  # noqa: E402
 from starbatch.models.stargan_v1.config import ModelConfig  # noqa: E402
 from starbatch.models.stargan_v1.labels import label_space_for  # noqa: E402

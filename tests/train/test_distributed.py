@@ -44,29 +44,21 @@ def train_resume_and_check(settings, run_dir) -> None:
 
 
 @pytest.mark.slow
-def test_two_ray_workers_train_shard_and_resume(ray_session, tmp_path, faces_tree, tiny):
-    from starbatch.train.settings import TrainSettings
-
-    faces = faces_tree
-    settings = TrainSettings(dataset="both", out=str(tmp_path / "run"),
-                             celeba_dir=str(faces / "celeba"), rafd_dir=str(faces / "rafd"),
-                             iters=3, decay_iters=2, sample_every=2, checkpoint_every=2, seed=2,
-                             n_critic=1, **tiny)
-    train_resume_and_check(settings, tmp_path / "run")
-
-
-@pytest.mark.slow
-def test_two_ray_workers_train_stargan_v2_with_every_ranks_rng_saved(ray_session, tmp_path, domain_faces, tiny_v2):
-    """The v2 solver under Ray Train. Its resume takes each rank's RNG back through the same
-    state.restore_run_rng as v1's, tested above with Ray and in test_state.py without; one run here
-    (not a second resume) keeps the suite's time."""
+def test_two_ray_workers_train_both_families(ray_session, tmp_path, faces_tree, domain_faces, tiny, tiny_v2):
+    """One test, so that one pytest worker runs both (and its Ray) while the other takes the rest.
+    v1: sharded, checkpointed, resumed with each rank's RNG back. v2: one run with both ranks' RNG
+    saved; its resume takes them back through the same state.restore_run_rng (test_state.py)."""
     from starbatch.train.distributed import train_with_ray
     from starbatch.train.settings import TrainSettings
 
-    run_dir = tmp_path / "run"
-    settings = TrainSettings(**dict(tiny_v2, out=str(run_dir), data_dir=str(domain_faces), iters=2,
-                                    sample_every=2, checkpoint_every=2, seed=2))
-    assert train_with_ray(settings, resume=False, workers=2)["step"] == 2
-    assert workers_rng_differ(run_dir)
-    assert load_model(run_dir / "model.safetensors").config.domains == ("female", "male")
-    assert list((run_dir / "samples").glob("*.png"))
+    v1 = TrainSettings(dataset="both", out=str(tmp_path / "v1"), celeba_dir=str(faces_tree / "celeba"),
+                       rafd_dir=str(faces_tree / "rafd"), iters=3, decay_iters=2, sample_every=2,
+                       checkpoint_every=2, seed=2, n_critic=1, **tiny)
+    train_resume_and_check(v1, tmp_path / "v1")
+
+    v2 = TrainSettings(**dict(tiny_v2, out=str(tmp_path / "v2"), data_dir=str(domain_faces), iters=2,
+                              sample_every=2, checkpoint_every=2, seed=2))
+    assert train_with_ray(v2, resume=False, workers=2)["step"] == 2
+    assert workers_rng_differ(tmp_path / "v2")
+    assert load_model(tmp_path / "v2" / "model.safetensors").config.domains == ("female", "male")
+    assert list((tmp_path / "v2" / "samples").glob("*.png"))
