@@ -31,6 +31,8 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the official reference lives in tests/
+from paired_runs import rotating_runs  # noqa: E402  (benchmarks/, the script's folder)
+
 import starbatch.engines.photos as photos_engine  # noqa: E402
 from starbatch.engines.photos import InProcess, edit_photos  # noqa: E402
 from starbatch.faces.detection import centre_box  # noqa: E402
@@ -180,22 +182,8 @@ def main() -> None:
         runs[f"--faces center [{backend}]"] = lambda out, e=engine: edit_photos(
             [photos_dir], out, e, args.batch_size, faces="center")
         runs[f"detect faces [{backend}]"] = lambda out, e=engine: edit_photos([photos_dir], out, e, args.batch_size)
-    # The machine may be shared: runs rotate their order each repeat, and each run's ratio is taken
-    # against the official loop of the same repeat (paired), in wall time and in this process's CPU
-    # time (all its threads), which others' load disturbs less.
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    cpu: dict[str, list[float]] = {name: [] for name in runs}
-    loads = [os.getloadavg()[0]]
-    names = list(runs)
-    for repeat in range(args.repeats):
-        order = names[repeat % len(names):] + names[: repeat % len(names)]
-        for name in order:
-            start, start_cpu = time.perf_counter(), time.process_time()
-            runs[name](work / f"run{names.index(name)}_{repeat}")
-            times[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() - start_cpu)
-        loads.append(os.getloadavg()[0])
-    folder = {name: work / f"run{index}_0" for index, name in enumerate(names)}
+    timings = rotating_runs(runs, args.repeats, work)  # paired with the official loop of each repeat
+    folder, loads = timings.folders, timings.loads
 
     startup: dict[str, list[float]] = {backend: [] for backend in backends}
     one_photo = photos[0]
@@ -212,13 +200,7 @@ def main() -> None:
           f"{min(loads):.1f}-{max(loads):.1f}")
     print(f"{'':42s} {'images/s':>9s} {'wall x':>7s} {'CPU x':>6s}  (ratios vs the official loop of the same repeat,"
           " median; wall range)")
-    for name in names:
-        rate = args.images / statistics.median(times[name])
-        wall = statistics.median(o / t for o, t in zip(times["official loop"], times[name], strict=True))
-        low, high = (min(o / t for o, t in zip(times["official loop"], times[name], strict=True)),
-                     max(o / t for o, t in zip(times["official loop"], times[name], strict=True)))
-        work_ratio = statistics.median(o / t for o, t in zip(cpu["official loop"], cpu[name], strict=True))
-        print(f"{name:42s} {rate:9.2f} {wall:7.2f} {work_ratio:6.2f}  ({low:.2f}-{high:.2f})")
+    print("\n".join(timings.rows("official loop", args.images, 42)))
     print("outputs agree (max uint8 difference):")
     for backend in backends:
         print(f"  --crop-only [{backend}] vs official loop: "

@@ -22,7 +22,6 @@ the released 256 px widths.
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the official shapes live in tests/
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "models" / "stargan_v2"))
 import official_stargan_v2 as official  # noqa: E402
+from paired_runs import rotating_runs  # noqa: E402  (benchmarks/, the script's folder)
 
 from starbatch.engines.photos import InProcess, edit_photos  # noqa: E402
 from starbatch.inference.editor import Editor, EditorSpec  # noqa: E402
@@ -148,18 +148,8 @@ def main() -> None:
     for backend, engine in engines.items():
         runs[f"--crop-only [{backend}]"] = lambda out, e=engine: edit_photos(
             [photos_dir], out, e, args.batch_size, crop_only=True, faces="center", variants=spec.variants)
-    names = list(runs)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {name: [] for name in names}
-    loads = [os.getloadavg()[0]]
-    for repeat in range(args.repeats):
-        for name in names[repeat % len(names):] + names[: repeat % len(names)]:
-            start, start_cpu = time.perf_counter(), time.process_time()
-            runs[name](work / f"run{names.index(name)}_{repeat}")
-            times[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() - start_cpu)
-        loads.append(os.getloadavg()[0])
-    folder = {name: work / f"run{index}_0" for index, name in enumerate(names)}
+    timings = rotating_runs(runs, args.repeats, work)  # paired with the official-style loop of each repeat
+    folder, loads = timings.folders, timings.loads
 
     widths = f"dim_in {config.dim_in}, max_conv_dim {config.max_conv_dim}"
     print(f"\n{args.images} photos {args.width}x{args.height} JPEG, model {args.img_size}px ({widths}, w_hpf "
@@ -168,12 +158,7 @@ def main() -> None:
           f"during runs {min(loads):.1f}-{max(loads):.1f}")
     print(f"{'':26s} {'images/s':>9s} {'wall x':>7s} {'CPU x':>6s}  (ratios vs the official-style loop of the same "
           "repeat, median; wall range)")
-    official_times, official_cpu = times["official-style loop"], cpu["official-style loop"]
-    for name in names:
-        walls = [o / t for o, t in zip(official_times, times[name], strict=True)]
-        work_ratio = statistics.median(o / t for o, t in zip(official_cpu, cpu[name], strict=True))
-        print(f"{name:26s} {args.images / statistics.median(times[name]):9.2f} {statistics.median(walls):7.2f} "
-              f"{work_ratio:6.2f}  ({min(walls):.2f}-{max(walls):.2f})")
+    print("\n".join(timings.rows("official-style loop", args.images, 26)))
     ours = {backend: folder[f"--crop-only [{backend}]"] for backend in BACKENDS}
     worst = {backend: worst_difference(ours[backend], folder["official-style loop"], photos, suffix, "")
              for backend in BACKENDS}

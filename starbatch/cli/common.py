@@ -79,15 +79,16 @@ def one_line_errors(command):
     return wrapper
 
 
-def resolve_model(model: Path | None, styles: bool = False) -> Path:
-    """--model, else $STARBATCH_MODEL (typer reads it), else a bundled demo model: the StarGAN v2 one
-    when the request asks for styles (`styles`: --domain, --seed, --psi or --ref), else the v1 one."""
+def resolve_model(model: Path | None, architecture: str | None = None) -> Path:
+    """--model, else $STARBATCH_MODEL (typer reads it), else the bundled demo model of `architecture`
+    (the family the request is for: registry.architecture_taking), StarGAN v1's by default."""
     if model is not None:
         return model
-    bundled, card = (BUNDLED_V2_MODEL, "docs/MODEL_CARD_V2.md") if styles else (BUNDLED_MODEL, "docs/MODEL_CARD.md")
+    bundled, card, family_name = ((BUNDLED_V2_MODEL, "docs/MODEL_CARD_V2.md", " (StarGAN v2)")
+                                  if architecture == "stargan-v2" else (BUNDLED_MODEL, "docs/MODEL_CARD.md", ""))
     if bundled.is_file():
         # Said every time: the demo models know only the project's synthetic faces.
-        typer.echo(f"starbatch: no --model given: using the bundled demo model{' (StarGAN v2)' if styles else ''}, "
+        typer.echo(f"starbatch: no --model given: using the bundled demo model{family_name}, "
                    f"trained on synthetic faces only ({card}); give --model for real photos", err=True)
         return bundled
     raise StarbatchError(

@@ -70,11 +70,12 @@ def edit(
     from starbatch.files import check_writable
     from starbatch.inference.editor import EditorSpec
     from starbatch.models.family import EditOptions
+    from starbatch.models.registry import architecture_taking
 
     # Every usage error is found before torch loads (seconds): the request against the model
     # file's header, the inputs, the output place and what made the outputs already there.
     options = EditOptions(to, expression, from_labels, domain, seed, psi, ref)
-    model_path = resolve_model(model, options.asks_for_styles)
+    model_path = resolve_model(model, architecture_taking(options))
     spec = EditorSpec.from_options(model_path, options, device, precision, faces.value, backend,
                                    framing.value if framing else None)  # fmt: skip
     from starbatch.media.jobs import output_is_file, plan_jobs  # Pillow and numpy: after the request's check

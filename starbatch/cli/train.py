@@ -161,7 +161,7 @@ def evaluate(
     from starbatch.models.registry import load_model, read_config
     from starbatch.train.evaluate import evaluate as run_eval
 
-    path = resolve_model(model, styles=data is not None)  # --data: a v2 set, so the v2 demo model
+    path = resolve_model(model, "stargan-v2" if data is not None else None)  # --data: a v2 set
     v2 = read_config(path).architecture == "stargan-v2"
     if v2 and data is None:
         raise StarbatchError(f"{path}: a StarGAN v2 model: give --data DIR (DIR/train/<domain>, DIR/val/<domain>)")

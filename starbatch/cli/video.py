@@ -88,6 +88,7 @@ def video(
     from starbatch.inference.editor import EditorSpec
     from starbatch.media.video import EncodeSettings, check_output
     from starbatch.models.family import EditOptions
+    from starbatch.models.registry import architecture_taking
 
     # Usage and set-up errors (exit 2) are all found here, before torch loads and any frame is read.
     output = out or input_path.with_name(f"{input_path.stem}_edited{input_path.suffix or '.mp4'}")
@@ -98,7 +99,7 @@ def video(
     settings = EncodeSettings(codec=codec, crf=crf, preset=preset)
     check_output(output, settings)
     options = EditOptions(to, expression, from_labels, domain, seed, psi, ref)
-    model_path = resolve_model(model, options.asks_for_styles)
+    model_path = resolve_model(model, architecture_taking(options))
     spec = EditorSpec.from_options(model_path, options, device, precision, faces.value, backend,
                                    framing.value if framing else None)  # fmt: skip
     if len(spec.variants) > 1:  # a clip is edited with one style (one condition) throughout

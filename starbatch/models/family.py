@@ -61,11 +61,6 @@ class EditOptions:
     reference: Path | None = None
     crop_reference: Callable[[Path], Any] | None = None  # -> (3, S, S) float32 numpy array in [-1, 1]
 
-    @property
-    def asks_for_styles(self) -> bool:
-        """Whether the request is StarGAN v2's (a domain, seeds, psi or a reference photo)."""
-        return any(value is not None for value in (self.domain, self.seed, self.psi, self.reference))
-
 
 # How the CLI spells each option, for messages.
 OPTION_FLAGS = {"to": "--to", "expression": "--expression", "source_labels": "--from", "domain": "--domain",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from starbatch.errors import StarbatchError
 from starbatch.models import model_file
-from starbatch.models.family import Family, LoadedModel, ModelConfig
+from starbatch.models.family import OPTION_FLAGS, EditOptions, Family, LoadedModel, ModelConfig
 from starbatch.models.stargan_v1.family import STARGAN_V1
 from starbatch.models.stargan_v2.family import STARGAN_V2
 
@@ -27,6 +27,16 @@ def family(architecture: str) -> Family:
     except KeyError:
         raise StarbatchError(f"unknown architecture {architecture!r}; this starbatch reads "
                              f"{', '.join(FAMILIES)}") from None
+
+
+def architecture_taking(options: EditOptions) -> str | None:
+    """The family whose options the request gives (v2 for --domain and --seed, ...); None when it
+    gives none, or options of two families (the model's family then refuses the others)."""
+    given = [name for name in OPTION_FLAGS if getattr(options, name) is not None]
+    for architecture, candidate in FAMILIES.items():
+        if given and all(name in candidate.takes for name in given):
+            return architecture
+    return None
 
 
 def config_from_metadata(path: Path, metadata: dict[str, str]) -> ModelConfig:

@@ -2,7 +2,6 @@
 within one uint8 level of the torch path and of the official forward."""
 
 import os
-import shutil
 from dataclasses import replace
 
 import pytest
@@ -16,21 +15,10 @@ from starbatch.inference.editor import EditorSpec
 from starbatch.models.family import EditOptions
 from starbatch.models.registry import load_model
 from tests.models import official_stargan as official
+from tests.onnx_exports import copied_cache, counting_exports
 
 JOINT_EDIT = EditOptions("Black_Hair", "happy", "Male=0")  # two passes: CelebA, then RaFD
 CELEBA_EDIT = EditOptions("Black_Hair", None, "Male=0")
-
-
-def counting_exports(monkeypatch) -> list:
-    exports = []
-    real_export = onnx_cache.export_graph
-
-    def counted(export):
-        exports.append(export)
-        return real_export(export)
-
-    monkeypatch.setattr(onnx_cache, "export_graph", counted)
-    return exports
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +37,7 @@ def warm_cache(tmp_path_factory, joint, celeba):
 def cache(tmp_path, monkeypatch, warm_cache):
     """A copy of the warm cache of this test's own, and a count of the exports made into it
     (exporting takes ~1 s even for these small models, so tests share the warm one's)."""
-    shutil.copytree(warm_cache[0], tmp_path / "cache")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return counting_exports(monkeypatch)
+    return copied_cache(warm_cache[0], tmp_path, monkeypatch)
 
 
 def images(count=3, size=32, seed=0):

@@ -1,6 +1,38 @@
 """Training fixtures: the smallest settings that still exercise every part of the loop."""
 
+import json
+
 import pytest
+import torch
+
+from starbatch.models.model_file import read_file
+
+
+def assert_same_files(first, second, names) -> None:
+    """The safetensors files `names` (paths relative to two run folders) hold equal tensors, bit for bit."""
+    for name in names:
+        _, ours = read_file(first / name)
+        _, theirs = read_file(second / name)
+        assert ours.keys() == theirs.keys(), name
+        for key in ours:
+            assert torch.equal(ours[key], theirs[key]), (name, key)
+
+
+def read_log(folder) -> list[dict]:
+    """A run folder's log.jsonl, one dict per line."""
+    return [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="session", name="same_files")
+def same_files_fixture():
+    """same_files(first_run, second_run, names): their files equal to the bit (assert_same_files)."""
+    return assert_same_files
+
+
+@pytest.fixture(scope="session", name="run_log")
+def run_log_fixture():
+    """run_log(folder): the run's log.jsonl as dicts."""
+    return read_log
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from starbatch.errors import StarbatchError
-from starbatch.models.model_file import read_file
 from starbatch.models.registry import load_model
 from starbatch.train.loop import run
 from starbatch.train.settings import TrainSettings
@@ -31,18 +30,14 @@ def straight(tmp_path_factory, run_settings):
     return out
 
 
-def test_six_steps_straight_equal_three_then_resume(straight, tmp_path, run_settings):
+def test_six_steps_straight_equal_three_then_resume(straight, tmp_path, run_settings, same_files, run_log):
     out = straight
     run(run_settings(tmp_path), progress=False, stop_at=3)
     run(run_settings(tmp_path), resume=True, progress=False)
-    _, whole = read_file(out / "model.safetensors")
-    _, resumed = read_file(tmp_path / "model.safetensors")
-    assert whole.keys() == resumed.keys()
-    for key in whole:
-        assert torch.equal(whole[key], resumed[key]), key
-    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    same_files(out, tmp_path, ["model.safetensors"])
+    log = run_log(tmp_path)
     assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
-    straight_log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    straight_log = run_log(out)
     assert log == [dict(r, time=log[i]["time"]) for i, r in enumerate(straight_log)]
 
 

@@ -7,7 +7,6 @@ fixed 256 px), so every run here is as short as a resume allows. 32 px is the sm
 G uses the masks (its decoder output at 32 px takes the high-pass of the first mask).
 """
 
-import json
 import shutil
 
 import pytest
@@ -92,20 +91,15 @@ def test_every_g_call_of_training_and_samples_gets_the_fan_masks_of_its_own_inpu
     assert len(calls.heatmaps) == 2 * 3 + 1
 
 
-def test_w_hpf_two_steps_straight_equal_one_then_resume_to_the_bit(straight, tmp_path, hpf_settings):
+def test_w_hpf_two_steps_straight_equal_one_then_resume_to_the_bit(straight, tmp_path, hpf_settings, same_files,
+                                                                  run_log):
     out, _ = straight
     (tmp_path / "checkpoints").mkdir()
     shutil.copy(out / "checkpoints" / "step-00000001.safetensors", tmp_path / "checkpoints")
     shutil.copy(out / "log.jsonl", tmp_path / "log.jsonl")  # the resumed run trims it to step 1
     run(hpf_settings(tmp_path, sample_every=0), resume=True, progress=False)
-    for name in ("model.safetensors", "checkpoints/step-00000002.safetensors"):
-        _, whole = read_file(out / name)
-        _, resumed = read_file(tmp_path / name)
-        assert whole.keys() == resumed.keys()
-        for key in whole:
-            assert torch.equal(whole[key], resumed[key]), (name, key)
-    log, straight_log = ([json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
-                         for folder in (tmp_path, out))
+    same_files(out, tmp_path, ["model.safetensors", "checkpoints/step-00000002.safetensors"])
+    log, straight_log = run_log(tmp_path), run_log(out)
     assert [r["step"] for r in log] == [1, 2]
     assert log[1] == dict(straight_log[1], time=log[1]["time"])
 

@@ -1,6 +1,5 @@
 """StarGAN v2 training: the official four-step iteration, bit-exact resume, and a model `edit` reads."""
 
-import json
 
 import pytest
 import torch
@@ -93,17 +92,11 @@ def test_the_diversity_term_pushes_two_styles_outputs_apart(tmp_path, v2_setting
     assert all(later < earlier for earlier, later in zip(down, down[1:], strict=False)), down
 
 
-def test_four_steps_straight_equal_two_then_resume_to_the_bit(straight, tmp_path, v2_settings):
+def test_four_steps_straight_equal_two_then_resume_to_the_bit(straight, tmp_path, v2_settings, same_files, run_log):
     run(v2_settings(tmp_path), progress=False, stop_at=2)
     run(v2_settings(tmp_path), resume=True, progress=False)
-    for name in ("model.safetensors", "checkpoints/step-00000004.safetensors"):
-        _, whole = read_file(straight / name)
-        _, resumed = read_file(tmp_path / name)
-        assert whole.keys() == resumed.keys()
-        for key in whole:
-            assert torch.equal(whole[key], resumed[key]), (name, key)
-    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
-    straight_log = [json.loads(line) for line in (straight / "log.jsonl").read_text().splitlines()]
+    same_files(straight, tmp_path, ["model.safetensors", "checkpoints/step-00000004.safetensors"])
+    log, straight_log = run_log(tmp_path), run_log(straight)
     assert [r["step"] for r in log] == [1, 2, 3, 4]
     assert log == [dict(r, time=log[i]["time"]) for i, r in enumerate(straight_log)]
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from starbatch.errors import StarbatchError
-from starbatch.inference.runtime import TRAIN_PRECISIONS, autocast, resolve_precision
+from starbatch.inference.runtime import autocast
 from starbatch.models.model_file import save_model
 from starbatch.models.stargan_v1.config import ModelConfig
 from starbatch.models.stargan_v1.labels import BINARY, LabelSet, label_space_for
@@ -20,6 +20,7 @@ from starbatch.models.stargan_v1.networks import load_weights, use_instance_stat
 from starbatch.train import state
 from starbatch.train.data import BatchStream, ImageSet, data_framing, fixed_batch, splits
 from starbatch.train.settings import TrainSettings
+from starbatch.train.solver_base import SolverBase
 from starbatch.train.stargan_v1 import losses
 from starbatch.train.stargan_v1.samples import sample_grid, save_grid
 
@@ -64,7 +65,7 @@ def model_config(settings: TrainSettings) -> ModelConfig:
     )
 
 
-class Solver:
+class Solver(SolverBase):
     """Builds data, models and optimizers for one worker and runs iterations.
 
     `wrap` wraps G and D for distributed training (DDP); rank 0 alone writes files.
@@ -72,11 +73,7 @@ class Solver:
 
     def __init__(self, settings: TrainSettings, rank: int = 0, world_size: int = 1,
                  device: torch.device | str = "cpu", wrap=None, gather=None):
-        settings.validate()
-        self.settings, self.rank, self.world_size = settings, rank, world_size
-        self.device = torch.device(device)
-        self.precision = resolve_precision(settings.precision, self.device, TRAIN_PRECISIONS)
-        self.out = Path(settings.out)
+        super().__init__(settings, rank, world_size, device, gather)
         self.config = model_config(settings)
         self.space = self.config.labels
         self.parts = load_parts(settings)
@@ -91,9 +88,6 @@ class Solver:
                                       (settings.beta1, settings.beta2))
         self.d_opt = torch.optim.Adam(self.D.parameters(), settings.d_lr,
                                       (settings.beta1, settings.beta2))
-        self.generator = torch.Generator().manual_seed(settings.seed * 7919 + rank)
-        self.step = 0
-        self.gather = gather  # all ranks' loop RNG states to rank 0, for distributed checkpoints
         self.g_run, self.d_run = (wrap(self.G), wrap(self.D)) if wrap else (self.G, self.D)
 
     # --- one iteration --------------------------------------------------------------------

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from starbatch.errors import StarbatchError
-from starbatch.inference.runtime import TRAIN_PRECISIONS, autocast, resolve_precision
+from starbatch.inference.runtime import autocast
 from starbatch.models.model_file import save_model
 from starbatch.models.stargan_v2.config import ModelConfig
 from starbatch.models.stargan_v2.fan import FAN
@@ -37,6 +37,7 @@ from starbatch.models.stargan_v2.sample import fan_masks
 from starbatch.models.stargan_v2.shapes import NetworkConfig
 from starbatch.train import state
 from starbatch.train.settings import TrainSettings
+from starbatch.train.solver_base import SolverBase
 from starbatch.train.stargan_v1.solver import MODEL_NAME, learning_rate
 from starbatch.train.stargan_v2 import losses
 from starbatch.train.stargan_v2.data import DomainBatches, DomainImages, domain_splits, plain
@@ -57,7 +58,7 @@ def model_config(settings: TrainSettings, domains: tuple[str, ...]) -> ModelConf
                                      notes={"trained_with": "starbatch train --family v2"})
 
 
-class Solver:
+class Solver(SolverBase):
     """Builds data, networks, their EMA and optimizers for one worker and runs iterations.
 
     `wrap` wraps the trained networks for distributed training (DDP); rank 0 alone writes files.
@@ -67,11 +68,7 @@ class Solver:
 
     def __init__(self, settings: TrainSettings, rank: int = 0, world_size: int = 1,
                  device: torch.device | str = "cpu", wrap=None, gather=None):
-        settings.validate()
-        self.settings, self.rank, self.world_size = settings, rank, world_size
-        self.device = torch.device(device)
-        self.precision = resolve_precision(settings.precision, self.device, TRAIN_PRECISIONS)
-        self.out = Path(settings.out)
+        super().__init__(settings, rank, world_size, device, gather)
         self.train_images, self.val_images = domain_splits(settings.data_dir)
         self.config = model_config(settings, self.train_images.domains)
         if len(self.train_images) < 2:
@@ -93,9 +90,6 @@ class Solver:
                                               (settings.beta1, settings.beta2), weight_decay=settings.weight_decay)
                        for name in NETWORKS}
         self.run = {name: wrap(net) if wrap else net for name, net in self.nets.items()}
-        self.generator = torch.Generator().manual_seed(settings.seed * 7919 + rank)  # kept for the checkpoint
-        self.step = 0
-        self.gather = gather
 
     # --- one iteration --------------------------------------------------------------------
 

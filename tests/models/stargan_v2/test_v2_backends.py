@@ -3,19 +3,18 @@ or none (w_hpf 0), the style codes an input, so every seed and reference runs th
 uint8 level of the torch path. (`--crop-only` against the official forward: test_v2_edit.py, whose
 edits run on onnxruntime on a CPU, as `auto` picks here.)"""
 
-import shutil
 from dataclasses import replace
 
 import official_stargan_v2 as official
 import pytest
 import torch
 
-from starbatch.inference import onnx_cache
 from starbatch.inference.compositing import to_uint8
 from starbatch.inference.editor import EditorSpec
 from starbatch.models.family import EditOptions
 from starbatch.models.model_file import save_model
 from starbatch.models.stargan_v2.family import STARGAN_V2
+from tests.onnx_exports import copied_cache, counting_exports
 
 KINDS = {"w_hpf 1": "tiny", "w_hpf 0": "tiny_plain"}  # conftest layouts, 64 px
 TWO_SEEDS = EditOptions(domain="d1", seed="1,2")
@@ -33,18 +32,6 @@ def convert(folder, layout, fan_state, seed=0):
     config, networks = STARGAN_V2.import_official(folder / "100000_nets_ema.ckpt", domains=domains)
     save_model(folder / "model.safetensors", config, networks)
     return folder / "model.safetensors"
-
-
-def counting_exports(monkeypatch) -> list:
-    exports = []
-    real_export = onnx_cache.export_graph
-
-    def counted(export):
-        exports.append(export)
-        return real_export(export)
-
-    monkeypatch.setattr(onnx_cache, "export_graph", counted)
-    return exports
 
 
 def spec(path, backend="onnxruntime", options=TWO_SEEDS):
@@ -72,9 +59,7 @@ def warm_cache(tmp_path_factory, models):
 @pytest.fixture
 def cache(tmp_path, monkeypatch, warm_cache):
     """A copy of the warm cache of this test's own, and a count of the exports made into it."""
-    shutil.copytree(warm_cache[0], tmp_path / "cache")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return counting_exports(monkeypatch)
+    return copied_cache(warm_cache[0], tmp_path, monkeypatch)
 
 
 def levels_apart(a, b) -> int:
