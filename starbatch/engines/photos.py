@@ -27,9 +27,11 @@ from starbatch.inference.editor import Editor
 from starbatch.media.images import DEFAULT_MAX_PIXELS, Photo, encode_photo, read_photo
 from starbatch.media.jobs import Job, JobPlan, plan_jobs
 
-# Per direction (decoding + detection, encoding): half the cores, the model's threads take all of them
-# while a batch runs; on 2 cores 1 each way measured 2-5% faster than 2 (benchmarks/results/edit_cpu.md).
-IO_THREADS = min(4, max(1, (os.cpu_count() or 2) // 2))
+# Per direction (decoding + detection, encoding): half the cores, at least 2. The model's threads
+# take all of them while a batch runs; on 2 cores, with onnxruntime's independent one-thread parts
+# (inference/backends.py), 2 each way measured faster than 1 with detection, 1.22x against 1.14x the
+# official loop (benchmarks/results/edit_cpu.md).
+IO_THREADS = min(4, max(2, (os.cpu_count() or 2) // 2))
 
 
 NO_FACE_POLICIES = ("copy", "skip", "fail")  # cli/common.py spells them too (a test keeps them equal)

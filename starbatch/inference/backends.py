@@ -59,9 +59,11 @@ class TorchGenerator:
 
 
 class OnnxGenerator:
-    """The exported graph in an onnxruntime session, on as many threads as torch uses here (one
-    setting for both: torch.set_num_threads, e.g. per Ray worker); idle threads sleep instead of
-    spinning, so the decode and encode threads get the cores between batches."""
+    """The exported graph in an onnxruntime session run on one thread per call, with a batch split
+    into as many parts as torch uses threads here (torch.set_num_threads, e.g. per Ray worker), run
+    side by side. Measured on 2 cores, 128 px v1 G: two one-thread runs at once take 0.093 s per
+    image, one run on two intra-op threads 0.113 s, eager torch 0.122-0.143 s: onnxruntime's
+    convolutions split across threads poorly, a batch splits perfectly (benchmarks/results/edit_cpu.md)."""
 
     name = "onnxruntime"
 
@@ -70,20 +72,32 @@ class OnnxGenerator:
 
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = 1  # each run in the thread that calls it
         options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only: its optimizer notes mean nothing to a user
         self.session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self.input_names = input_names
+        self.threads = max(1, threads)
+        self._pool = None
 
     def __call__(self, images: torch.Tensor, condition) -> torch.Tensor:
+        import numpy as np
         import torch
 
-        inputs = (images, *conditions_tuple(condition))
-        feed = {name: tensor.detach().float().contiguous().numpy() for name, tensor in
-                zip(self.input_names, inputs, strict=True)}  # fmt: skip
-        return torch.from_numpy(self.session.run(None, feed)[0])
+        inputs = [tensor.detach().float().contiguous().numpy() for tensor in (images, *conditions_tuple(condition))]
+        parts = min(self.threads, len(images))
+        bounds = np.linspace(0, len(images), parts + 1).astype(int)
+        feeds = [{name: array[start:end] for name, array in zip(self.input_names, inputs, strict=True)}
+                 for start, end in zip(bounds[:-1], bounds[1:], strict=True)]  # fmt: skip
+        if parts == 1:
+            return torch.from_numpy(self.session.run(None, feeds[0])[0])
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="starbatch-onnx")
+        # session.run releases the GIL and may be called from several threads at once
+        outputs = list(self._pool.map(lambda feed: self.session.run(None, feed)[0], feeds))
+        return torch.from_numpy(np.concatenate(outputs))
 
 
 def make_generator(model: LoadedModel, device: torch.device, precision: str, backend: str = "auto"):

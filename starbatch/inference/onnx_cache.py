@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from starbatch.models.family import GeneratorExport, LoadedModel
 
-OPSET = 17
+OPSET = 18  # Col2Im (models/row_fold_conv.py)
 RECORD_VERSION = 1
 
 

@@ -2,6 +2,8 @@
 within one uint8 level of the torch path and of the official forward."""
 
 import os
+import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -148,3 +150,24 @@ def test_onnxruntime_where_it_cannot_run_is_refused_on_one_line(device, precisio
 def test_an_unknown_backend_names_the_choices(joint):
     with pytest.raises(StarbatchError, match="choose auto, torch, onnxruntime"):
         spec(joint, backend="openvino")
+
+
+def test_a_batch_split_over_threads_gives_the_images_of_one_run(joint, cache):
+    """On N threads the batch runs as N one-thread parts side by side (backends.OnnxGenerator);
+    onnxruntime computes each image on its own, so the parts give exactly one run's images."""
+    generator = spec(joint).build().generator
+    x, labels = images(count=5, seed=6), torch.rand(5, load_model(joint).generator.c_dim)
+    generator.threads = 1
+    whole = generator(x, labels)
+    session, threads = generator.session, set()
+
+    class Recording:
+        def run(self, *args):
+            threads.add(threading.get_ident())
+            time.sleep(0.05)  # each part holds its thread a while, so the parts overlap
+            return session.run(*args)
+
+    generator.session, generator.threads = Recording(), 3
+    parts = generator(x, labels)
+    assert len(threads) == 3
+    assert torch.equal(parts, whole)

@@ -12,6 +12,7 @@ from torch import nn
 
 from starbatch.errors import StarbatchError
 from starbatch.kernels import concat_labels, first_layer, instance_norm, use_triton
+from starbatch.models.row_fold_conv import RowFoldConv
 
 
 def _instance_norm(channels: int) -> nn.InstanceNorm2d:
@@ -106,7 +107,8 @@ def official_forward(generator: Generator, x: torch.Tensor, c: torch.Tensor) -> 
 class OfficialGraph(nn.Module):
     """G's official forward in plain layers, for exporters (inference/onnx_cache.py): the label
     concat and the Sequential, on a copy whose InstanceNorms hold no running stats, which the
-    legacy ONNX exporter would read as training-mode statistics."""
+    legacy ONNX exporter would read as training-mode statistics, and whose last convolution is a
+    row fold (models/row_fold_conv.py: onnxruntime runs it ~2.5x faster)."""
 
     def __init__(self, generator: Generator):
         super().__init__()
@@ -114,6 +116,7 @@ class OfficialGraph(nn.Module):
         for layer in self.generator.modules():
             if isinstance(layer, nn.InstanceNorm2d):
                 layer.running_mean = layer.running_var = layer.num_batches_tracked = None
+        self.generator.main[-2] = RowFoldConv(self.generator.main[-2])
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return official_forward(self.generator, x, c)
