@@ -60,10 +60,12 @@ class TorchGenerator:
 
 class OnnxGenerator:
     """The exported graph in an onnxruntime session run on one thread per call, with a batch split
-    into as many parts as torch uses threads here (torch.set_num_threads, e.g. per Ray worker), run
-    side by side. Measured on 2 cores, 128 px v1 G: two one-thread runs at once take 0.093 s per
+    into parts run side by side on as many threads as torch uses here (torch.set_num_threads, e.g.
+    per Ray worker). Measured on 2 cores, 128 px v1 G: two one-thread runs at once take 0.093 s per
     image, one run on two intra-op threads 0.113 s, eager torch 0.122-0.143 s: onnxruntime's
-    convolutions split across threads poorly, a batch splits perfectly (benchmarks/results/edit_cpu.md)."""
+    convolutions split across threads poorly, a batch splits perfectly. Two parts per thread, so a
+    thread slowed by the decode and encode threads does not hold the batch up (parts of 2 images
+    ran 3% faster than parts of 4 even on an idle machine; benchmarks/results/edit_cpu.md)."""
 
     name = "onnxruntime"
 
@@ -85,7 +87,7 @@ class OnnxGenerator:
         import torch
 
         inputs = [tensor.detach().float().contiguous().numpy() for tensor in (images, *conditions_tuple(condition))]
-        parts = min(self.threads, len(images))
+        parts = 1 if self.threads == 1 else min(2 * self.threads, len(images))
         bounds = np.linspace(0, len(images), parts + 1).astype(int)
         feeds = [{name: array[start:end] for name, array in zip(self.input_names, inputs, strict=True)}
                  for start, end in zip(bounds[:-1], bounds[1:], strict=True)]  # fmt: skip

@@ -153,7 +153,7 @@ def test_an_unknown_backend_names_the_choices(joint):
 
 
 def test_a_batch_split_over_threads_gives_the_images_of_one_run(joint, cache):
-    """On N threads the batch runs as N one-thread parts side by side (backends.OnnxGenerator);
+    """On N threads the batch runs as one-thread parts side by side (backends.OnnxGenerator);
     onnxruntime computes each image on its own, so the parts give exactly one run's images."""
     generator = spec(joint).build().generator
     x, labels = images(count=5, seed=6), torch.rand(5, load_model(joint).generator.c_dim)
