@@ -8,6 +8,8 @@ in fp32, where it measured faster (benchmarks/results/edit_cpu.md), and torch ev
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starbatch.errors import StarbatchError
@@ -69,16 +71,8 @@ class OnnxGenerator:
 
     name = "onnxruntime"
 
-    def __init__(self, graph: bytes, input_names: tuple[str, ...], threads: int):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = 1  # each run in the thread that calls it
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only: its optimizer notes mean nothing to a user
-        self.session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-        self.input_names = input_names
+    def __init__(self, session, input_names: tuple[str, ...], threads: int):
+        self.session, self.input_names = session, input_names
         self.threads = max(1, threads)
         self._pool = None
 
@@ -112,16 +106,39 @@ def make_generator(model: LoadedModel, device: torch.device, precision: str, bac
         chosen = "torch"  # an install without them still edits, on the reference path
     if chosen == "torch":
         return TorchGenerator(model.generator, device, precision)
-    from starbatch.inference.onnx_cache import cached_graph
+    from starbatch.inference import onnx_cache
 
-    graph, cached = cached_graph(model, export)
-    try:
-        return OnnxGenerator(graph, export.input_names, torch.get_num_threads())
-    except Exception:  # noqa: BLE001 - a cached graph this onnxruntime cannot load is rebuilt, never trusted
-        if not cached:
-            raise
-        graph, _ = cached_graph(model, export, refresh=True)
-        return OnnxGenerator(graph, export.input_names, torch.get_num_threads())
+    graph = onnx_cache.cached_graph(model, export)
+    session = None
+    if graph is not None:
+        try:
+            session, _ = onnx_session(graph, optimised=True)
+        except Exception:  # noqa: BLE001 - a cached graph this onnxruntime cannot load is rebuilt, never trusted
+            session = None
+    if session is None:
+        session, graph = onnx_session(onnx_cache.export_graph(export), optimised=False)
+        onnx_cache.store_graph(model, export, graph)
+    return OnnxGenerator(session, export.input_names, torch.get_num_threads())
+
+
+def onnx_session(graph: bytes, optimised: bool):
+    """An onnxruntime session of `graph` with one thread per run, and the graph as onnxruntime
+    optimised it for this machine. `optimised`: `graph` already is that (from the cache,
+    onnx_cache.py) and is loaded as it is."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1  # each run in the thread that calls it (OnnxGenerator)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: its optimizer notes mean nothing to a user
+    level = onnxruntime.GraphOptimizationLevel
+    options.graph_optimization_level = level.ORT_DISABLE_ALL if optimised else level.ORT_ENABLE_ALL
+    if optimised:
+        return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"]), graph
+    with tempfile.TemporaryDirectory(prefix="starbatch-onnx-") as folder:
+        options.optimized_model_filepath = str(Path(folder) / "optimised.onnx")
+        session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        return session, Path(options.optimized_model_filepath).read_bytes()
 
 
 def _installed(*modules: str) -> bool:

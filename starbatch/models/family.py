@@ -95,12 +95,13 @@ class Conditioning(ABC):
 class GeneratorExport:
     """How a family's generator is traced for another runtime (inference/onnx_cache.py).
 
-    `module(images, *condition)` computes what the family's generator computes, in plain layers an
-    exporter can trace; `example` holds one input of each (batch first: the batch axis stays free),
+    `build_module()` gives a module whose `(images, *condition)` computes what the family's generator
+    computes, in plain layers an exporter can trace (made only when exporting: a warm cache needs
+    no copy of the weights); `example` holds one input of each (batch first: the batch axis stays free),
     named by `input_names`, the images first. Bump `version` when the traced graph changes, so
     cached exports of the old one are not reused."""
 
-    module: nn.Module
+    build_module: Callable[[], nn.Module]
     example: tuple[torch.Tensor, ...]
     input_names: tuple[str, ...]
     version: int = 1

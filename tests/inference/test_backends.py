@@ -1,11 +1,13 @@
 """The generator on onnxruntime: exported once per model file's content, cached, checked, and
 within one uint8 level of the torch path and of the official forward."""
 
+import json
 import os
 import threading
 import time
 from dataclasses import replace
 
+import onnxruntime
 import pytest
 import torch
 
@@ -171,3 +173,25 @@ def test_a_batch_split_over_threads_gives_the_images_of_one_run(joint, cache):
     parts = generator(x, labels)
     assert len(threads) == 3
     assert torch.equal(parts, whole)
+
+
+def test_the_cache_keeps_the_graph_as_optimised_here_and_it_gives_the_same_images(joint, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
+    exports = counting_exports(monkeypatch)
+    optimised_now = spec(joint).build()
+    from_cache = spec(joint).build()
+    assert len(exports) == 1
+    record = json.loads(graph_of(joint).with_suffix(".json").read_text())
+    assert record["optimised_for"].startswith(f"onnxruntime {onnxruntime.__version__} ")
+    assert torch.equal(optimised_now(images()), from_cache(images()))
+
+
+def test_a_cache_that_cannot_be_written_still_edits(joint, tmp_path, monkeypatch):
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))  # starbatch/onnx cannot be made in it
+    exports = counting_exports(monkeypatch)
+    editor = spec(joint).build()
+    spec(joint).build()
+    assert len(exports) == 2  # nothing was kept, so the second run exported again
+    reference = replace(spec(joint), backend="torch").build()
+    assert (to_uint8(editor(images())).astype(int) - to_uint8(reference(images()))).__abs__().max() <= 1

@@ -67,7 +67,7 @@ class StarGANv1(Family):
 
         size, c_dim = model.config.image_size, model.generator.c_dim
         example = (torch.zeros(2, 3, size, size), torch.zeros(2, c_dim))
-        return GeneratorExport(OfficialGraph(model.generator), example, ("images", "labels"), version=2)
+        return GeneratorExport(lambda: OfficialGraph(model.generator), example, ("images", "labels"), version=2)
 
     def notes(self, config: ModelConfig, options: EditOptions) -> list[str]:
         """Names are matched ignoring case; one given in another spelling is echoed in the model's."""

@@ -84,7 +84,7 @@ class StarGANv2(Family):
 
         example = (torch.zeros(2, 3, model.config.img_size, model.config.img_size),
                    torch.zeros(2, model.config.style_dim))
-        return GeneratorExport(model.generator, example, ("images", "styles"))
+        return GeneratorExport(lambda: model.generator, example, ("images", "styles"))
 
     def variants(self, request: StyleRequest) -> tuple[str, ...]:
         return request.variants
