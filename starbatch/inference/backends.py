@@ -116,15 +116,16 @@ def make_generator(model: LoadedModel, device: torch.device, precision: str, bac
         except Exception:  # noqa: BLE001 - a cached graph this onnxruntime cannot load is rebuilt, never trusted
             session = None
     if session is None:
-        session, graph = onnx_session(onnx_cache.export_graph(export), optimised=False)
-        onnx_cache.store_graph(model, export, graph)
+        session, optimised = onnx_session(onnx_cache.export_graph(export), optimised=False)
+        if optimised is not None:
+            onnx_cache.store_graph(model, export, optimised)
     return OnnxGenerator(session, export.input_names, torch.get_num_threads())
 
 
 def onnx_session(graph: bytes, optimised: bool):
     """An onnxruntime session of `graph` with one thread per run, and the graph as onnxruntime
-    optimised it for this machine. `optimised`: `graph` already is that (from the cache,
-    onnx_cache.py) and is loaded as it is."""
+    optimised it for this machine (None where no temporary file could hold it). `optimised`:
+    `graph` already is that (from the cache, onnx_cache.py) and is loaded as it is."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -135,10 +136,14 @@ def onnx_session(graph: bytes, optimised: bool):
     options.graph_optimization_level = level.ORT_DISABLE_ALL if optimised else level.ORT_ENABLE_ALL
     if optimised:
         return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"]), graph
-    with tempfile.TemporaryDirectory(prefix="starbatch-onnx-") as folder:
-        options.optimized_model_filepath = str(Path(folder) / "optimised.onnx")
-        session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-        return session, Path(options.optimized_model_filepath).read_bytes()
+    try:
+        with tempfile.TemporaryDirectory(prefix="starbatch-onnx-") as folder:
+            options.optimized_model_filepath = str(Path(folder) / "optimised.onnx")
+            session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+            return session, Path(options.optimized_model_filepath).read_bytes()
+    except Exception:  # noqa: BLE001 - e.g. no room for the optimised copy: a session all the same, none to cache
+        options.optimized_model_filepath = ""
+        return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"]), None
 
 
 def _installed(*modules: str) -> bool:

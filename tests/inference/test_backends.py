@@ -3,6 +3,7 @@ within one uint8 level of the torch path and of the official forward."""
 
 import json
 import os
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -193,5 +194,18 @@ def test_a_cache_that_cannot_be_written_still_edits(joint, tmp_path, monkeypatch
     editor = spec(joint).build()
     spec(joint).build()
     assert len(exports) == 2  # nothing was kept, so the second run exported again
+    reference = replace(spec(joint), backend="torch").build()
+    assert (to_uint8(editor(images())).astype(int) - to_uint8(reference(images()))).__abs__().max() <= 1
+
+
+def test_no_room_for_the_optimised_copy_still_edits_and_caches_nothing(joint, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", full_disk)
+    editor = spec(joint).build()
+    assert not list(onnx_cache.cache_dir().glob("*.onnx"))  # (glob of a missing folder: none)
     reference = replace(spec(joint), backend="torch").build()
     assert (to_uint8(editor(images())).astype(int) - to_uint8(reference(images()))).__abs__().max() <= 1
