@@ -63,11 +63,11 @@ class TorchGenerator:
 class OnnxGenerator:
     """The exported graph in an onnxruntime session run on one thread per call, with a batch split
     into parts run side by side on as many threads as torch uses here (torch.set_num_threads, e.g.
-    per Ray worker). Measured on 2 cores, 128 px v1 G: two one-thread runs at once take 0.093 s per
-    image, one run on two intra-op threads 0.113 s, eager torch 0.122-0.143 s: onnxruntime's
-    convolutions split across threads poorly, a batch splits perfectly. Two parts per thread, so a
-    thread slowed by the decode and encode threads does not hold the batch up (parts of 2 images
-    ran 3% faster than parts of 4 even on an idle machine; benchmarks/results/edit_cpu.md)."""
+    per Ray worker). onnxruntime's convolutions split across threads poorly, a batch splits
+    perfectly: on 2 cores, 128 px v1 G, per image, eager torch 0.136-0.142 s, one run on 2 intra-op
+    threads 0.098-0.104 s, parts of 4 side by side 0.089-0.091 s, parts of 2 0.085-0.089 s
+    (benchmarks/onnx_generator.py). So two parts per thread: a thread slowed by the decode and
+    encode threads holds its batch up less."""
 
     name = "onnxruntime"
 

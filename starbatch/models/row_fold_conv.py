@@ -2,10 +2,11 @@
 a fold (Col2Im) that adds their rows up.
 
 onnxruntime's convolutions vectorise over output channels, so v1's last layer (7x7, 64 -> 3) ran at
-a tenth of the speed of its other layers: 125 of 1450 ms per batch of 8 at 128 px, one thread. As
-a 1x7 convolution to 3 x 7 channels, each channel one kernel row, and a fold that sums the seven
-rows into place, it takes 51 ms; G as a whole is ~5% faster, the same output to fp32 rounding
-(benchmarks/results/edit_cpu.md). Needs ONNX opset 18 (Col2Im).
+a tenth of the speed of its other layers. As a 1x7 convolution to 3 x 7 channels, each channel one
+kernel row, and a fold that sums the seven rows into place, the layer took 51 ms instead of
+125-150 ms per batch of 8 at 128 px on one thread with the other core busy; G as a whole gains
+1.2% on an idle machine and 4% with the other core busy (benchmarks/onnx_generator.py), with the
+same output to fp32 rounding. Needs ONNX opset 18 (Col2Im).
 """
 
 import torch

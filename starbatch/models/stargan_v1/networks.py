@@ -108,7 +108,7 @@ class OfficialGraph(nn.Module):
     """G's official forward in plain layers, for exporters (inference/onnx_cache.py): the label
     concat and the Sequential, on a copy whose InstanceNorms hold no running stats, which the
     legacy ONNX exporter would read as training-mode statistics, and whose last convolution is a
-    row fold (models/row_fold_conv.py: onnxruntime runs it ~2.5x faster)."""
+    row fold (models/row_fold_conv.py: onnxruntime runs that layer 2.5x faster)."""
 
     def __init__(self, generator: Generator):
         super().__init__()
