@@ -20,7 +20,7 @@ large as the photo's shorter side would be past NET_LARGEST, coarser passes foll
 has 1/39 of the pixels of the one before). A 640x480 photo is searched once, at 0.8.
 
 Weak boxes: the search keeps boxes down to CANDIDATE_THRESHOLD; one below SCORE_THRESHOLD is looked
-at again, turned upright by its eye line and enlarged to VERIFY_FACE px, and kept only if it scores
+at again, turned upright by its eye line and enlarged to VERIFY_FACES px, and kept only if it scores
 SCORE_THRESHOLD there (`_verified`). Small and turned faces score low at the search's scale and
 high upright and enlarged; face-free pictures have few such boxes (11 in 110) and none passes.
 
@@ -45,7 +45,11 @@ SCORE_THRESHOLD = 0.8  # face-free pictures score up to 0.48 (a cat); small real
 # SCORE_THRESHOLD upright and enlarged (`_verified`): at 0.05 rendered 40 px faces are found 0.90 of the
 # time (0.85 at 0.15, 0.57 without), with no false box on the 1010 face-free pictures of the benchmark.
 CANDIDATE_THRESHOLD = 0.05
-VERIFY_FACE = 56  # input px a weak box is enlarged to (real 40 px faces there: 0.85-0.99, upright to 45 degrees)
+# Input px a weak box is enlarged to, tried in order until one scores (real 40 px faces at 56: 0.85-0.99,
+# upright to 45 degrees). A weak box's side is only roughly the face's, so one size misses faces the
+# other finds: 72 after 56 found 6 more of 300 rendered faces at 40 px and 12 more at 48 px, and no
+# face-free picture scored above 0.28 at either (benchmarks/results/face_detection_cpu.md).
+VERIFY_FACES = (56, 72)
 VERIFY_CONTEXT = 3.0  # the crop searched around it, in box sides
 NMS_IOU = 0.4
 MIN_FACE = 40  # photo px: the smallest face (box side) looked for by default
@@ -127,19 +131,26 @@ class FaceDetector:
 
     def _verified(self, rgb: np.ndarray, face: Face) -> Face | None:
         """A weak box looked at again closer: a crop around it, turned upright by its eye line and
-        enlarged to VERIFY_FACE px, searched. A face if a box there, near the first, scores
-        score_threshold (then refined as any face); None if not. Small faces score low at the
-        search's scale and high enlarged."""
+        enlarged to each of VERIFY_FACES px, searched. A face if a box there, near the first, scores
+        score_threshold (then refined as any face); None if not at any size. Small faces score low
+        at the search's scale and high enlarged."""
+        for face_px in VERIFY_FACES:
+            found = self._verified_at(rgb, face, face_px)
+            if found is not None:
+                return self._refined(rgb, found) if self.refine else found
+        return None
+
+    def _verified_at(self, rgb: np.ndarray, face: Face, face_px: int) -> Face | None:
         from starbatch.faces import alignment
 
         turn = _eye_angle(face.landmarks)
-        linear = (VERIFY_FACE / face.side) * np.array([[np.cos(turn), np.sin(turn)], [-np.sin(turn), np.cos(turn)]])
-        side = int(VERIFY_FACE * VERIFY_CONTEXT)
+        linear = (face_px / face.side) * np.array([[np.cos(turn), np.sin(turn)], [-np.sin(turn), np.cos(turn)]])
+        side = int(face_px * VERIFY_CONTEXT)
         left, top, right, bottom = face.box
         centre = np.array([(left + right) / 2, (top + bottom) / 2])
         to_crop = np.hstack([linear, (side / 2 - linear @ centre)[:, None]])
         boxes, scores, points = self._search(alignment.warp_crop(rgb, to_crop, side), 1.0, self.score_threshold)
-        near = np.flatnonzero(np.hypot(*(points.mean(axis=1) - side / 2).T) < VERIFY_FACE / 2)
+        near = np.flatnonzero(np.hypot(*(points.mean(axis=1) - side / 2).T) < face_px / 2)
         if not len(near):
             return None
         best = near[np.argmax(scores[near])]
@@ -147,8 +158,7 @@ class FaceDetector:
         landmarks = alignment.apply(to_photo, points[best].astype(np.float64))
         corners = alignment.apply(to_photo, boxes[best][[0, 1, 2, 1, 2, 3, 0, 3]].reshape(4, 2).astype(np.float64))
         box = (*corners.min(axis=0), *corners.max(axis=0))  # the found box, upright in the photo
-        found = Face(tuple(float(v) for v in box), float(scores[best]), landmarks)
-        return self._refined(rgb, found) if self.refine else found
+        return Face(tuple(float(v) for v in box), float(scores[best]), landmarks)
 
     def _refined(self, rgb: np.ndarray, face: Face) -> Face:
         """The face with its landmarks read again where the network reads them best: turned upright
