@@ -147,6 +147,8 @@ class FaceDetector:
         return None
 
     def _verified_at(self, photo: "_Pyramid", face: Face, face_px: int) -> Face | None:
+        """The face a second look at `face_px` px finds near the weak box (box upright in the photo,
+        unrefined landmarks), or None."""
         from starbatch.faces import alignment
 
         turn = _eye_angle(face.landmarks)

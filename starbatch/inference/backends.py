@@ -134,16 +134,20 @@ def onnx_session(graph: bytes, optimised: bool):
     options.log_severity_level = 3  # errors only: its optimizer notes mean nothing to a user
     level = onnxruntime.GraphOptimizationLevel
     options.graph_optimization_level = level.ORT_DISABLE_ALL if optimised else level.ORT_ENABLE_ALL
+
+    def session():
+        return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
     if optimised:
-        return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"]), graph
+        return session(), graph
     try:
         with tempfile.TemporaryDirectory(prefix="starbatch-onnx-") as folder:
             options.optimized_model_filepath = str(Path(folder) / "optimised.onnx")
-            session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-            return session, Path(options.optimized_model_filepath).read_bytes()
+            made = session()
+            return made, Path(options.optimized_model_filepath).read_bytes()
     except Exception:  # noqa: BLE001 - e.g. no room for the optimised copy: a session all the same, none to cache
         options.optimized_model_filepath = ""
-        return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"]), None
+        return session(), None
 
 
 def _installed(*modules: str) -> bool:
