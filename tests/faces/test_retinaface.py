@@ -141,6 +141,18 @@ def test_a_weak_box_missed_enlarged_to_56_px_is_found_at_72(detector, backdrop, 
     assert found_at(detector.detect(picture), drawn) is None
 
 
+@pytest.mark.parametrize("index, width", [(23, 48), (41, 44)])
+def test_a_small_box_is_a_candidate_from_a_lower_score(detector, backdrop, monkeypatch, index, width):
+    """Small faces score lowest at the search: these rendered faces, boxed under SMALL_BOX min_face,
+    score 0.01-0.02 there, are looked at again only thanks to SMALL_CANDIDATE_THRESHOLD, and found."""
+    face, landmarks = celeba_face_with_landmarks(0, index)[::2]
+    side = face.shape[0] * width * 0.38 / eye_distance(landmarks)
+    picture, drawn = place_face(backdrop(640, 480, index % 7), face, landmarks, side, 0, (200 + 5 * index, 240))
+    assert found_at(detector.detect(picture), drawn) is not None
+    monkeypatch.setattr(retinaface, "SMALL_CANDIDATE_THRESHOLD", retinaface.CANDIDATE_THRESHOLD)
+    assert found_at(detector.detect(picture), drawn) is None
+
+
 def test_a_weak_box_smaller_than_the_floor_is_still_looked_at(detector, backdrop, monkeypatch):
     """A weak box's side is only roughly its face's: this 40 px rendered face is boxed 26 px at the
     search, under the floor of 0.75 min_face, and looked at again (WEAK_FLOOR) it is a 40 px face."""
