@@ -65,6 +65,7 @@ VERIFY_FACES = (56, 72)
 # 40 px 0.937 / 0.950 -> 0.943 / 0.957, in group photos 0.973 -> 0.980 (300 + 300 faces); 2.0 and 2.5
 # found fewer in a 150 + 150 probe. The look costs (2.25 / 3)^2 of the pixels.
 VERIFY_CONTEXT = 2.25
+FACE_FLOOR = 0.75  # of min_face: the smallest face kept (boxes are only roughly their faces' size)
 # A weak box this much smaller than min_face is still looked at: its side is only roughly its face's (a
 # 40 px face boxed 26 px at the search was missed); the face it turns out to be must meet the floor.
 WEAK_FLOOR = 0.5
@@ -132,7 +133,7 @@ class FaceDetector:
         boxes, scores, points = np.concatenate(boxes), np.concatenate(scores), np.concatenate(points)
         keep = non_maximum_suppression(boxes, scores, NMS_IOU)
         photo = _Pyramid(rgb)  # second looks crop from its levels, landmark readings from the photo itself
-        faces = []
+        faces, floor = [], self.min_face * FACE_FLOOR
         for box, score, landmarks in zip(boxes[keep], scores[keep], points[keep], strict=True):
             face = Face(tuple(float(v) for v in box), float(score), landmarks.astype(np.float64))
             # A face below min_face (less a margin) is dropped: the floor is what the caller asked for,
@@ -142,15 +143,15 @@ class FaceDetector:
                 if face.side < self.min_face * WEAK_FLOOR:
                     continue
                 if face.score < CANDIDATE_THRESHOLD and face.side >= self.min_face * SMALL_BOX:
-                    continue
+                    continue  # searched down to SMALL_CANDIDATE_THRESHOLD for small boxes only
                 if any(_centre_inside(face, found) for found in faces):
                     continue  # a weaker box of a face found already (boxes come best first)
                 face = self._verified(photo, face)
-            elif face.side < self.min_face * 0.75:
-                continue
+            elif face.side < floor:
+                continue  # before its reading: a strong box keeps its side
             elif self.refine:
                 face = self._refined(photo, face)
-            if face is not None and face.side >= self.min_face * 0.75:
+            if face is not None and face.side >= floor:
                 faces.append(face)
         return sorted(_one_per_face(faces), key=lambda face: -face.side)
 
@@ -258,11 +259,10 @@ class FaceDetector:
                 np.subtract(picture[:, :, 2 - channel], MEAN_BGR[channel], out=blob[index, channel],
                             dtype=np.float32)
         offsets, scores, landmark_offsets = self.session().run(None, {"input": blob})
-        found = []
+        priors, found = prior_boxes(net_width, net_height), []
         for index in range(len(pictures)):
             chosen = np.flatnonzero(scores[index, :, 1] > threshold)
-            priors = prior_boxes(net_width, net_height)[chosen]
-            boxes, points = decode(offsets[index, chosen], landmark_offsets[index, chosen], priors)
+            boxes, points = decode(offsets[index, chosen], landmark_offsets[index, chosen], priors[chosen])
             found.append((boxes, scores[index, chosen, 1], points))
         return found
 

@@ -129,13 +129,19 @@ def test_small_turned_real_faces_that_the_search_scores_low_are_confirmed_enlarg
     assert weak >= 2 and found == 4, (weak, found)
 
 
+def rendered_face_placed(backdrop, index: int, width: float, centre: tuple[float, float]):
+    """Rendered face `index`, `width` px across (the renderer's eyes: 0.38 of the face width), upright
+    at `centre` of a 640x480 backdrop: (picture, its drawn landmarks there)."""
+    face, landmarks = celeba_face_with_landmarks(0, index)[::2]
+    side = face.shape[0] * width * 0.38 / eye_distance(landmarks)
+    return place_face(backdrop(640, 480, index % 7), face, landmarks, side, 0, centre)
+
+
 @pytest.mark.parametrize("index, width", [(13, 44), (23, 40), (25, 44)])
 def test_a_weak_box_missed_enlarged_to_56_px_is_found_at_72(detector, backdrop, monkeypatch, index, width):
     """A weak box's side is only roughly its face's: these rendered faces, 40-44 px across, are not
     confirmed at the first size the box is enlarged to, and are at the second (VERIFY_FACES)."""
-    face, landmarks = celeba_face_with_landmarks(0, index)[::2]
-    side = face.shape[0] * width * 0.38 / eye_distance(landmarks)  # the renderer's eyes: 0.38 of the face width
-    picture, drawn = place_face(backdrop(640, 480, index % 7), face, landmarks, side, 0, (200 + 5 * index, 240))
+    picture, drawn = rendered_face_placed(backdrop, index, width, (200 + 5 * index, 240))
     assert found_at(detector.detect(picture), drawn) is not None
     monkeypatch.setattr(retinaface, "VERIFY_FACES", retinaface.VERIFY_FACES[:1])
     assert found_at(detector.detect(picture), drawn) is None
@@ -145,9 +151,7 @@ def test_a_weak_box_missed_enlarged_to_56_px_is_found_at_72(detector, backdrop, 
 def test_a_small_box_is_a_candidate_from_a_lower_score(detector, backdrop, monkeypatch, index, width):
     """Small faces score lowest at the search: these rendered faces, boxed under SMALL_BOX min_face,
     score 0.01-0.02 there, are looked at again only thanks to SMALL_CANDIDATE_THRESHOLD, and found."""
-    face, landmarks = celeba_face_with_landmarks(0, index)[::2]
-    side = face.shape[0] * width * 0.38 / eye_distance(landmarks)
-    picture, drawn = place_face(backdrop(640, 480, index % 7), face, landmarks, side, 0, (200 + 5 * index, 240))
+    picture, drawn = rendered_face_placed(backdrop, index, width, (200 + 5 * index, 240))
     assert found_at(detector.detect(picture), drawn) is not None
     monkeypatch.setattr(retinaface, "SMALL_CANDIDATE_THRESHOLD", retinaface.CANDIDATE_THRESHOLD)
     assert found_at(detector.detect(picture), drawn) is None
@@ -156,12 +160,10 @@ def test_a_small_box_is_a_candidate_from_a_lower_score(detector, backdrop, monke
 def test_a_weak_box_smaller_than_the_floor_is_still_looked_at(detector, backdrop, monkeypatch):
     """A weak box's side is only roughly its face's: this 40 px rendered face is boxed 26 px at the
     search, under the floor of 0.75 min_face, and looked at again (WEAK_FLOOR) it is a 40 px face."""
-    face, landmarks = celeba_face_with_landmarks(0, 60)[::2]
-    side = face.shape[0] * 40 * 0.38 / eye_distance(landmarks)
-    picture, drawn = place_face(backdrop(640, 480, 60 % 7), face, landmarks, side, 0, (200, 240))
+    picture, drawn = rendered_face_placed(backdrop, 60, 40, (200, 240))
     found = found_at(detector.detect(picture), drawn)
-    assert found is not None and found.side >= detector.min_face * 0.75
-    monkeypatch.setattr(retinaface, "WEAK_FLOOR", 0.75)
+    assert found is not None and found.side >= detector.min_face * retinaface.FACE_FLOOR
+    monkeypatch.setattr(retinaface, "WEAK_FLOOR", retinaface.FACE_FLOOR)
     assert found_at(detector.detect(picture), drawn) is None
 
 
