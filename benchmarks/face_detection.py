@@ -22,6 +22,8 @@ it replaced were measured beside it before they were removed: benchmarks/results
   640x480 photos; and the alignment error as above, where the truth is the portrait's own
   reading moved with it (what a detector can be asked for: to find the same crop wherever the
   face is put), and against the mean of all readings moved back (the readings' spread alone);
+- real textures: faces of 40-64 px placed on the real face-free photos (recall, ms per photo), and
+  those photos alone at 640x480 and 1280x960 (boxes, ms per photo: where weak boxes pile up);
 - cost: ms per photo on one thread, CPU time of the calling thread (onnxruntime runs there with
   one thread; shared machines inflate wall time), best and median of repeats, with a face and
   without.
@@ -30,6 +32,7 @@ it replaced were measured beside it before they were removed: benchmarks/results
 """
 
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -293,6 +296,54 @@ def real_alignment(detector, count: int = 48) -> None:
             print(f"  {framing_name}: " + "; ".join(line))
 
 
+def real_textures(detector, faces, count: int) -> None:
+    """The real face-free photos (tests/data/face_free) as backgrounds, enlarged (bicubic): faces of
+    40-64 px placed on them at 640x480 (recall, ms per photo), and the photos alone at 640x480 and
+    1280x960 (photos with a box, ms per photo: gravel and grass are where weak boxes pile up)."""
+    real = [Image.open(path).convert("RGB") for path in sorted((DATA / "face_free").glob("*.jpg"))]
+    if not real:
+        return
+    print("real textures, every weak box looked at:")
+    uncapped = _real_textures(FaceDetector(threads=1, score_threshold=detector.score_threshold,
+                                           min_face=detector.min_face, weak_looks=math.inf), faces, real, count)
+    print(f"real textures, {detector.weak_looks:g} second looks per WORK_PIXELS searched:")
+    capped = _real_textures(detector, faces, real, count)
+    print("  ms, capped / every box looked at: " + ", ".join(f"{k} {capped[k] / uncapped[k]:.2f}x" for k in capped))
+
+
+def _real_textures(detector, faces, real, count: int) -> dict[str, float]:
+    """Mean and worst ms per photo of each set (see real_textures); prints recall and boxes."""
+    result = {}
+    rng, hits, times = np.random.default_rng(11), 0, []
+    for index in range(count):
+        texture = np.asarray(real[index % len(real)].resize((640, 480), Image.BICUBIC))
+        image, landmarks = faces[index % len(faces)]
+        width = rng.uniform(40, 64)
+        centre = (rng.uniform(width, 640 - width), rng.uniform(width, 480 - width))
+        picture, drawn = place_face(texture, image, landmarks, SIZE * width / face_width(landmarks),
+                                    rng.uniform(-30, 30), centre)
+        start = time.thread_time()
+        found = detector.detect(picture)
+        times.append((time.thread_time() - start) * 1000)
+        hits += matching(found, drawn) is not None
+    print(f"  faces of 40-64 px on real face-free photos (640x480, {count}): recall {hits / count:.3f}, "
+          f"{np.mean(times):.1f} ms per photo (worst {max(times):.1f})")
+    result.update({"faces mean": np.mean(times), "faces worst": max(times)})
+    for size in ((640, 480), (1280, 960)):
+        boxed, times = [], []
+        for path, photo in zip(sorted((DATA / "face_free").glob("*.jpg")), real, strict=True):
+            picture = np.asarray(photo.resize(size, Image.BICUBIC))
+            start = time.thread_time()
+            found = detector.detect(picture)
+            times.append((time.thread_time() - start) * 1000)
+            boxed += [f"{path.stem} ({face.side:.0f} px, {face.score:.2f})" for face in found]
+        listed = f" ({', '.join(boxed)})" if boxed else ""
+        print(f"  real face-free photos at {size[0]}x{size[1]}: {len(boxed)} boxes{listed}; "
+              f"{np.mean(times):.1f} ms per photo (worst {max(times):.1f})")
+        result.update({f"{size[0]} mean": np.mean(times), f"{size[0]} worst": max(times)})
+    return result
+
+
 def cost(detector, haar=None, repeats: int = 20) -> None:
     photo = np.asarray(Image.open(DATA / "astronaut.jpg").convert("RGB"))  # the face 130 px wide when placed
     for width, height in ((640, 480), (1280, 960), (1920, 1080), (4000, 3000)):
@@ -321,7 +372,8 @@ def main() -> None:
     parser.add_argument("--turns", default="0,15,30,45")
     parser.add_argument("--alignment", type=int, default=500, help="faces placed for the alignment error")
     parser.add_argument("--haar", action="store_true", help="the Haar cascades too, where they are cheap")
-    parser.add_argument("--parts", default="recall,large,landmarks,false,alignment,real,cost")
+    parser.add_argument("--textures", type=int, default=300, help="faces placed on real face-free photos")
+    parser.add_argument("--parts", default="recall,large,landmarks,false,alignment,real,textures,cost")
     parser.add_argument("--threshold", type=float, default=None, help="score threshold (default: the module's)")
     args = parser.parse_args()
     import cv2
@@ -355,6 +407,8 @@ def main() -> None:
     if "real" in parts:
         real_faces(detector, [40, 48, 64, 96, 160, 256], [0, 15, 30, 45], haar=haar)
         real_alignment(detector)
+    if "textures" in parts:
+        real_textures(detector, sets["celeba"], args.textures)
     if "cost" in parts:
         cost(detector, haar)
 
