@@ -100,6 +100,10 @@ class TrainSettings:
         "official CelebA-HQ model). Give it again on --resume.", **FILE))
     wing: str | None = field(default=None, metadata=option(
         "v2 with --w-hpf: the FAN's weights from the official wing.ckpt instead.", **FILE))
+    init_from: str | None = field(default=None, metadata=option(
+        "v2: start G, F and E (and their moving averages) from a StarGAN v2 model file instead of random "
+        "weights, to fine-tune it (e.g. the converted official model); D starts anew. The file's network "
+        "options and domains must be the run's. A --resume continues from its checkpoint.", flag="--init", **FILE))
     framing: str = field(default="synthetic", metadata=option(
         "v2: how the training faces were cropped (synthetic, celeba-hq, celeba, none), stored for edit."))
     g_lr: float = field(default=1e-4, metadata=option("G learning rate (v2: G and E)."))
@@ -158,6 +162,8 @@ class TrainSettings:
         if self.is_v2:
             self._validate_v2()
             return
+        if self.init_from:
+            raise StarbatchError("--init: fine-tuning from a model file is for --family v2")
         if self.dataset not in ("celeba", "rafd", "both"):
             raise StarbatchError(f"--dataset {self.dataset!r}: choose celeba, rafd or both")
         if self.dataset in ("celeba", "both") and not self.celeba_dir:

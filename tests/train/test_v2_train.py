@@ -144,3 +144,36 @@ def test_a_resume_may_lower_the_ema_decay_and_the_average_follows_it(tmp_path, v
         torch.testing.assert_close(after[key], expected, rtol=0, atol=1e-6)
         moved += not torch.equal(after[key], before[key])
     assert moved > 0
+
+
+def test_init_starts_g_f_and_e_and_their_averages_from_a_model_file(straight, tmp_path, v2_settings):
+    """Fine-tuning: the trained networks and their EMA begin as the file's networks; D begins anew."""
+    model = straight / "model.safetensors"
+    solver = Solver(v2_settings(tmp_path, init_from=str(model)))
+    _, shipped = read_file(model)
+    for name in ("generator", "mapping_network", "style_encoder"):
+        for net in (solver.nets[name], solver.ema[name]):
+            for key, value in net.state_dict().items():
+                assert torch.equal(value, shipped[f"{name}.{key}"]), (name, key)
+    fresh = Solver(v2_settings(tmp_path / "fresh"))
+    assert all(torch.equal(a, b) for a, b in zip(solver.nets["discriminator"].parameters(),
+                                                 fresh.nets["discriminator"].parameters(), strict=True))
+    assert not torch.equal(next(fresh.nets["generator"].parameters()), next(solver.nets["generator"].parameters()))
+    run(v2_settings(tmp_path / "run", init_from=str(model), iters=1), progress=False)
+    assert load_model(tmp_path / "run" / "model.safetensors").config.notes["initialised_from"] == model.name
+
+
+def test_init_refuses_a_model_of_other_shapes_or_domains_in_one_line(straight, tmp_path, v2_settings,
+                                                                   domain_faces):
+    model = straight / "model.safetensors"
+    with pytest.raises(StarbatchError, match=r"model.safetensors: its networks need --dim-in 4 \(not 8\)"):
+        Solver(v2_settings(tmp_path, init_from=str(model), dim_in=8))
+    renamed = tmp_path / "renamed"
+    for split in ("train", "val"):
+        for old, new in (("female", "cat"), ("male", "dog")):
+            (renamed / split).mkdir(parents=True, exist_ok=True)
+            (renamed / split / new).symlink_to(domain_faces / split / old)
+    with pytest.raises(StarbatchError, match=r"trained on domains \['female', 'male'\], but .* holds \['cat', 'dog'\]"):
+        Solver(v2_settings(tmp_path, init_from=str(model), data_dir=str(renamed)))
+    with pytest.raises(StarbatchError, match="no such model file"):
+        Solver(v2_settings(tmp_path, init_from=str(tmp_path / "missing.safetensors")))

@@ -24,7 +24,7 @@ from PIL import Image
 
 from starbatch.errors import StarbatchError
 from starbatch.inference.runtime import autocast
-from starbatch.models.model_file import save_model
+from starbatch.models.model_file import prefixed, read_file, save_model
 from starbatch.models.stargan_v2.config import ModelConfig
 from starbatch.models.stargan_v2.fan import FAN
 from starbatch.models.stargan_v2.networks import (
@@ -48,6 +48,9 @@ AVERAGED = ("generator", "mapping_network", "style_encoder")  # the networks inf
 NETWORKS = (*AVERAGED, "discriminator")
 TRAINED_SUFFIX = "_train"  # checkpoint names of the trained (not averaged) G, F and E
 LATENT_STEP, REFERENCE_STEP = AVERAGED, ("generator",)  # which optimizers each G step advances
+# the train options that fix the networks' shapes (--init checks a model file against them)
+SHAPE_OPTIONS = (("image-size", "img_size"), ("dim-in", "dim_in"), ("max-conv-dim", "max_conv_dim"),
+                 ("hidden-dim", "hidden_dim"), ("style-dim", "style_dim"), ("latent-dim", "latent_dim"))
 
 
 def model_config(settings: TrainSettings, domains: tuple[str, ...]) -> ModelConfig:
@@ -82,6 +85,8 @@ class Solver(SolverBase):
         self.nets = {name: builders[name](shapes).to(self.device) for name in NETWORKS}
         for net in self.nets.values():
             net.apply(losses.he_init)
+        if settings.init_from:
+            self._start_from(Path(settings.init_from))
         self.ema = {name: copy.deepcopy(self.nets[name]).requires_grad_(False) for name in AVERAGED}
         self.fan: FAN | None = frozen_fan(settings).to(self.device) if settings.w_hpf > 0 else None
         self.base_lr = {"generator": settings.g_lr, "mapping_network": settings.f_lr,
@@ -214,6 +219,30 @@ class Solver(SolverBase):
             self._check_fan(path, saved.networks.get("fan", {}))
         state.restore_run_rng(self, saved.rng)
         self.step = saved.step
+
+    def _start_from(self, path: Path) -> None:
+        """G, F and E from a StarGAN v2 model file (its EMA networks: what it ships), checked against
+        the run's shapes and domains; D keeps its fresh weights (model files carry none)."""
+        from starbatch.models.registry import config_from_metadata
+
+        metadata, tensors = read_file(path)
+        theirs = config_from_metadata(path, metadata)
+        if theirs.architecture != self.config.architecture:
+            raise StarbatchError(f"{path}: a {theirs.architecture} model; --init takes a StarGAN v2 model file")
+        ours, shapes = self.config.networks, theirs.networks
+        differing = [f"--{flag} {getattr(shapes, name)} (not {getattr(ours, name)})" for flag, name in SHAPE_OPTIONS
+                     if getattr(shapes, name) != getattr(ours, name)]
+        if differing:
+            raise StarbatchError(f"{path}: its networks need " + ", ".join(differing) + "; train with those")
+        if tuple(theirs.domains) != self.config.domains:
+            raise StarbatchError(f"{path}: trained on domains {list(theirs.domains)}, but {self.settings.data_dir} "
+                                 f"holds {list(self.config.domains)}: name the folders as the model's domains")
+        try:
+            for name in AVERAGED:
+                self.nets[name].load_state_dict(prefixed(tensors, name + "."))
+        except RuntimeError as error:
+            raise StarbatchError(f"{path}: not a complete StarGAN v2 model: {str(error)[:200]}") from None
+        self.config.notes["initialised_from"] = path.name
 
     def _check_fan(self, path: Path, trained_with: dict[str, torch.Tensor]) -> None:
         """The run's FAN must be the one it was trained with: its masks shaped every step."""
