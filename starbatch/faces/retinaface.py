@@ -20,14 +20,15 @@ large as the photo's shorter side would be past NET_LARGEST, coarser passes foll
 has 1/39 of the pixels of the one before). A 640x480 photo is searched once, at 0.8.
 
 Weak boxes: the search keeps boxes down to CANDIDATE_THRESHOLD (small ones down to
-SMALL_CANDIDATE_THRESHOLD); one below SCORE_THRESHOLD is looked at again, turned upright by its eye
-line and enlarged to VERIFY_FACES px, and kept only if it scores SCORE_THRESHOLD there (`_verified`).
+SMALL_CANDIDATE_THRESHOLD, and the best few of them down to FAINT_THRESHOLD); one below
+SCORE_THRESHOLD is looked at again, turned upright by its eye line and enlarged to VERIFY_FACES px
+(FAINT_FACES for the faintest), and kept only if it scores SCORE_THRESHOLD there (`_verified`).
 Small and turned faces score low at the search's scale and high upright and enlarged; face-free
-pictures have few such boxes (0.81 second looks per 640x480 picture of the benchmark's) and none
-passes. Photos of gravel, grass or foliage have hundreds: only the best-scored WEAK_LOOKS per
-WORK_PIXELS searched get a look (`weak_box_budget`): the benchmark's worst 640x480 face-free photo
-152 ms instead of 690-970 ms, 1280x960 0.69 s instead of 6.5 s, as many faces found. Boxes that
-could never be kept (`_usable`) go before NMS.
+pictures have few such boxes (0.81 second looks per 640x480 picture of the benchmark's, and up to
+FAINT_LOOKS faint ones) and none passes. Photos of gravel, grass or foliage have hundreds: only the
+best-scored WEAK_LOOKS per WORK_PIXELS searched get a look (`weak_box_budget`): the benchmark's worst
+640x480 face-free photo 152 ms instead of 690-970 ms, 1280x960 0.69 s instead of 6.5 s, as many
+faces found. Boxes that could never be kept (`_usable`) go before NMS.
 
 Landmarks: the search's landmarks lean towards an upright, mid-sized face, so each face found is
 read again in an upright crop of its own, at REFINE_FACE px, and mirrored (see `_refined`).
@@ -60,6 +61,13 @@ CANDIDATE_THRESHOLD = 0.02
 # per face-free 640x480 picture 0.42 -> 0.81 (~1 ms more), no box. 0.0075: 1.69 looks, 0.003 more found.
 SMALL_CANDIDATE_THRESHOLD = 0.01
 SMALL_BOX = 2.0
+# Small boxes scoring FAINT_THRESHOLD to SMALL_CANDIDATE_THRESHOLD are mostly texture, but a small
+# low-contrast face is often the best of them: 16 of the 19 rendered faces of 40-48 px still missed
+# were dark-skinned faces on dark or busy backgrounds, boxed at 0.003-0.009. The best FAINT_LOOKS per
+# WORK_PIXELS get one look, at FAINT_FACES px. 300 + 300 rendered faces at 40 / 48 px: 0.960 / 0.977 ->
+# 0.977 / 0.980, face-free 640x480 pictures +4.4 ms each (2 looks at both sizes: 0.980 / 0.983, +12 ms;
+# 3 or 4 looks at 56 px: 0.977 / 0.983).
+FAINT_THRESHOLD, FAINT_LOOKS, FAINT_FACES = 0.003, 2, (56,)
 # Input px a weak box is enlarged to, tried in order until one scores (real 40 px faces at 56: 0.85-0.99,
 # upright to 45 degrees). A weak box's side is only roughly the face's, so one size misses faces the
 # other finds: 72 after 56 found 6 more of 300 rendered faces at 40 px and 12 more at 48 px, and no
@@ -134,7 +142,7 @@ class FaceDetector:
             raise ValueError(f"expected an (H, W, 3) uint8 picture, got {rgb.shape} {rgb.dtype}")
         height, width = rgb.shape[:2]
         boxes, scores, points = [], [], []
-        candidates = min(SMALL_CANDIDATE_THRESHOLD, CANDIDATE_THRESHOLD, self.score_threshold)
+        candidates = min(FAINT_THRESHOLD, SMALL_CANDIDATE_THRESHOLD, CANDIDATE_THRESHOLD, self.score_threshold)
         scales = search_scales(width, height, self.min_face)
         for scale in scales:
             found = self._search(rgb, scale, candidates)
@@ -145,6 +153,10 @@ class FaceDetector:
         # Boxes that could never be kept go before NMS: on gravel or grass they are thousands of tiny
         # ones, and NMS over them cost more than the search.
         usable = np.flatnonzero(self._usable(boxes, scores))
+        faint = usable[scores[usable] < SMALL_CANDIDATE_THRESHOLD]
+        faint_left = weak_box_budget(width, height, scales, FAINT_LOOKS)
+        if len(faint) > 4 * faint_left:  # only the best few can get a look: NMS needs no more of them
+            usable = np.setdiff1d(usable, faint[np.argsort(-scores[faint], kind="stable")[4 * faint_left:]])
         keep = usable[non_maximum_suppression(boxes[usable], scores[usable], NMS_IOU)]
         photo = _Pyramid(rgb)  # second looks crop from its levels, landmark readings from the photo itself
         faces, floor = [], self.min_face * FACE_FLOOR
@@ -157,10 +169,15 @@ class FaceDetector:
             if face.score < self.score_threshold:
                 if looks_left == 0:
                     continue  # the weak boxes come best first: the rest are the likeliest textures
+                faint = face.score < SMALL_CANDIDATE_THRESHOLD
+                if faint and faint_left == 0:
+                    continue
                 if any(_centre_inside(face, found) for found in faces):
                     continue  # a weaker box of a face found already
                 looks_left -= 1
-                face = self._verified(photo, face)
+                if faint:
+                    faint_left -= 1
+                face = self._verified(photo, face, FAINT_FACES if faint else VERIFY_FACES)
             elif self.refine:
                 face = self._refined(photo, face)
             if face is not None and face.side >= floor:
@@ -176,12 +193,12 @@ class FaceDetector:
             (scores >= CANDIDATE_THRESHOLD) | (sides < self.min_face * SMALL_BOX))
         return (strong & (sides >= self.min_face * FACE_FLOOR)) | weak
 
-    def _verified(self, photo: "_Pyramid", face: Face) -> Face | None:
+    def _verified(self, photo: "_Pyramid", face: Face, sizes: tuple[int, ...]) -> Face | None:
         """A weak box looked at again closer: a crop around it, turned upright by its eye line and
-        enlarged to each of VERIFY_FACES px, searched. A face if a box there, near the first, scores
+        enlarged to each of `sizes` px, searched. A face if a box there, near the first, scores
         score_threshold (then refined as any face); None if not at any size. Small faces score low
         at the search's scale and high enlarged."""
-        for face_px in VERIFY_FACES:
+        for face_px in sizes:
             found = self._verified_at(photo, face, face_px)
             if found is not None:
                 return self._refined(photo, found) if self.refine else found

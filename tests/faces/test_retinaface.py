@@ -156,6 +156,18 @@ def test_a_small_box_is_a_candidate_from_a_lower_score(detector, backdrop, monke
     picture, drawn = rendered_face_placed(backdrop, index, width, (200 + 5 * index, 240))
     assert found_at(detector.detect(picture), drawn) is not None
     monkeypatch.setattr(retinaface, "SMALL_CANDIDATE_THRESHOLD", retinaface.CANDIDATE_THRESHOLD)
+    monkeypatch.setattr(retinaface, "FAINT_LOOKS", 0)
+    assert found_at(detector.detect(picture), drawn) is None
+
+
+@pytest.mark.parametrize("index, centre", [(115, (423.89, 276.65)), (207, (202.17, 238.10)),
+                                           (271, (466.73, 364.77))])
+def test_a_faint_small_box_among_the_best_few_is_looked_at(detector, backdrop, monkeypatch, index, centre):
+    """Dark-skinned 40 px rendered faces (the benchmark's, where it puts them) the search boxes at
+    under SMALL_CANDIDATE_THRESHOLD: found only as one of the best FAINT_LOOKS such boxes."""
+    picture, drawn = rendered_face_placed(backdrop, index, 40, centre, background=index)
+    assert found_at(detector.detect(picture), drawn) is not None
+    monkeypatch.setattr(retinaface, "FAINT_LOOKS", 0)
     assert found_at(detector.detect(picture), drawn) is None
 
 
@@ -282,9 +294,9 @@ def test_second_looks_are_capped_on_a_photo_of_gravel(detector, face_free_photos
     gravel = np.asarray(Image.fromarray(face_free_photos["gravel"]).resize((640, 480), Image.BICUBIC))
     looked, verified = [], FaceDetector._verified
 
-    def counted(self, photo, face):
+    def counted(self, photo, face, sizes):
         looked.append(face)
-        return verified(self, photo, face)
+        return verified(self, photo, face, sizes)
 
     monkeypatch.setattr(FaceDetector, "_verified", counted)
     assert detector.detect(gravel) == []
