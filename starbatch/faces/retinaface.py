@@ -153,10 +153,11 @@ class FaceDetector:
         # Boxes that could never be kept go before NMS: on gravel or grass they are thousands of tiny
         # ones, and NMS over them cost more than the search.
         usable = np.flatnonzero(self._usable(boxes, scores))
-        faint = usable[scores[usable] < SMALL_CANDIDATE_THRESHOLD]
+        faint_boxes = usable[scores[usable] < SMALL_CANDIDATE_THRESHOLD]
         faint_left = weak_box_budget(width, height, scales, FAINT_LOOKS)
-        if len(faint) > 4 * faint_left:  # only the best few can get a look: NMS needs no more of them
-            usable = np.setdiff1d(usable, faint[np.argsort(-scores[faint], kind="stable")[4 * faint_left:]])
+        if len(faint_boxes) > 4 * faint_left:  # only the best few can get a look: NMS needs no more of them
+            worst = np.argsort(-scores[faint_boxes], kind="stable")[4 * faint_left:]
+            usable = np.setdiff1d(usable, faint_boxes[worst])
         keep = usable[non_maximum_suppression(boxes[usable], scores[usable], NMS_IOU)]
         photo = _Pyramid(rgb)  # second looks crop from its levels, landmark readings from the photo itself
         faces, floor = [], self.min_face * FACE_FLOOR

@@ -130,7 +130,8 @@ def test_small_turned_real_faces_that_the_search_scores_low_are_confirmed_enlarg
     assert weak >= 2 and found == 4, (weak, found)
 
 
-def rendered_face_placed(backdrop, index: int, width: float, centre: tuple[float, float], background: int = None):
+def rendered_face_placed(backdrop, index: int, width: float, centre: tuple[float, float],
+                         background: int | None = None):
     """Rendered face `index`, `width` px across (the renderer's eyes: 0.38 of the face width), upright
     at `centre` of a 640x480 backdrop (`background`, default index % 7): (picture, its drawn landmarks there)."""
     face, landmarks = celeba_face_with_landmarks(0, index)[::2]

@@ -85,7 +85,7 @@ class Solver(SolverBase):
         self.nets = {name: builders[name](shapes).to(self.device) for name in NETWORKS}
         for net in self.nets.values():
             net.apply(losses.he_init)
-        if settings.init_from:
+        if settings.init_from and state.latest_checkpoint(self.out) is None:  # a resume loads its checkpoint
             self._start_from(Path(settings.init_from))
         self.ema = {name: copy.deepcopy(self.nets[name]).requires_grad_(False) for name in AVERAGED}
         self.fan: FAN | None = frozen_fan(settings).to(self.device) if settings.w_hpf > 0 else None
