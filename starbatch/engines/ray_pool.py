@@ -5,8 +5,10 @@ with no Ray start-up. Each actor builds its Editor once in `__init__` (one GPU e
 CPU otherwise) and takes whole shards:
 - images: the actor decodes, edits and writes its outputs atomically (a shared file system is
   assumed, as for the inputs) and returns outcomes; the driver makes the same summary as in-process;
-- video: the actor decodes its keyframe-aligned segment, edits and encodes it into an MP4 in
-  memory and returns the bytes; the driver joins segments in order with the audio (video.join).
+- video: the actors first make the clip's regular detector passes over their keyframe-aligned
+  segments and the driver follows the faces through the whole clip from them; then each actor
+  decodes its segment again, edits it with its frames' crops and encodes it into an MP4 in memory,
+  and the driver joins the segments in order with the audio (video.join).
 
 A worker that dies (RayActorError) is replaced and its shard redone. Nothing is written twice:
 image outputs are renamed into place only when complete, and a redo skips every output written
@@ -22,7 +24,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from starbatch.engines.photos import Outcome, run_edit
-from starbatch.engines.video import SegmentResult, edit_segment_to_bytes, fix_clip, summarize, without_face
+from starbatch.engines.video import (
+    PlannedFrame,
+    SegmentResult,
+    edit_segment_to_bytes,
+    fix_clip,
+    follow_clip,
+    segment_searches,
+    summarize,
+    without_face,
+)
 from starbatch.errors import StarbatchError
 from starbatch.extras import RAY, require
 from starbatch.inference.editor import EditorSpec
@@ -47,9 +58,13 @@ class EditWorker:
                   faces: str = "detect", no_face: str = "copy") -> list[Outcome]:  # fmt: skip
         return run_edit(jobs, self.editor, batch_size, crop_only, max_pixels, faces=faces, no_face=no_face)
 
+    def search_segment(self, info: VideoInfo, segment: Segment) -> dict:
+        return segment_searches(info, segment)
+
     def edit_segment(self, info: VideoInfo, segment: Segment, settings: EncodeSettings, batch_size: int,
-                     faces: str = "detect") -> tuple[bytes, SegmentResult]:  # fmt: skip
-        return edit_segment_to_bytes(info, segment, self.editor, settings, batch_size, faces)
+                     faces: str = "detect", planned: list[PlannedFrame] | None = None,
+                     ) -> tuple[bytes, SegmentResult]:  # fmt: skip
+        return edit_segment_to_bytes(info, segment, self.editor, settings, batch_size, faces, planned)
 
 
 class RayEngine:
@@ -80,21 +95,34 @@ class RayEngine:
         self._actor_class = ray.remote(worker_class).options(**options)
         self.model_path = spec.model_path
         self.actors_started = 0
+        self._kept: list = []  # actors a `keep` call left running for the next call
+
+    def close(self) -> None:
+        """Stop the actors a `keep` call left running."""
+        import ray
+
+        for actor in self._kept:
+            ray.kill(actor, no_restart=True)
+        self._kept = []
 
     def _new_actor(self):
         self.actors_started += 1
         return self._actor_class.remote(self.spec, self._threads)
 
-    def map_shards(self, shards: Sequence, call: Callable, on_result: Callable = lambda i, r: None) -> list:
-        """Run `call(actor, shard)` for every shard over the pool, replacing actors that die."""
+    def map_shards(self, shards: Sequence, call: Callable, on_result: Callable = lambda i, r: None,
+                   keep: bool = False) -> list:  # fmt: skip
+        """Run `call(actor, shard)` for every shard over the pool, replacing actors that die. The
+        actors are stopped at the end, or with `keep` left for the next call (their models loaded)."""
         import ray
         from ray.exceptions import RayActorError, RayTaskError
 
         results = [None] * len(shards)
         waiting = deque(range(len(shards)))
         attempts = [0] * len(shards)
-        idle = [self._new_actor() for _ in range(min(self.workers, len(shards)))]
+        idle, self._kept = self._kept, []
+        idle += [self._new_actor() for _ in range(min(self.workers, len(shards)) - len(idle))]
         running: dict = {}
+        finished = False
         try:
             while waiting or running:
                 while waiting and idle:
@@ -118,9 +146,13 @@ class RayEngine:
                     continue
                 idle.append(actor)
                 on_result(index, results[index])
+            finished = True
         finally:
-            for actor in idle + [a for a, _ in running.values()]:
-                ray.kill(actor, no_restart=True)
+            if keep and finished:
+                self._kept = idle
+            else:
+                for actor in idle + [a for a, _ in running.values()]:
+                    ray.kill(actor, no_restart=True)
         return results
 
     def run_edit(self, jobs: list[Job], batch_size: int = 16, crop_only: bool = False,
@@ -161,8 +193,12 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
                    no_face: str = "copy") -> dict:  # fmt: skip
     """`starbatch video` on Ray: keyframe-aligned segments edited in parallel, joined in order.
 
-    The conditioning is fixed once on the driver, so every segment uses the same; each segment
-    follows its faces from its own first frame (faces/tracking.py)."""
+    The conditioning is fixed once on the driver, so every segment uses the same. Faces are followed
+    through the whole clip, as in-process: the workers make the clip's regular detector passes over
+    their segments first, the driver follows the faces from them (faces/tracking.py; it searches
+    only the frames a bisection adds, where a face comes or goes), and each segment is edited with
+    its frames' crops. A segment that followed its faces from its own first frame would start from
+    a fresh detection instead of the crop held so far: a jump of up to HOLD where segments meet."""
     from starbatch.engines.progress import Progress
 
     require(*RAY, "the Ray engine (--workers, --address)")  # before the clip is probed and sampled
@@ -176,13 +212,24 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
     segments = plan_segments(info, 2 * engine.workers)
     bar = Progress(total=info.frame_count, unit="frame", desc=info.path.name, dynamic_ncols=True, disable=not progress)
 
-    def call(actor, segment: Segment):
-        return actor.edit_segment.remote(info, segment, settings, batch_size, faces)
+    def call(actor, shard: tuple[Segment, list | None]):
+        segment, plan = shard
+        return actor.edit_segment.remote(info, segment, settings, batch_size, faces, plan)
 
     try:
-        parts = engine.map_shards(segments, call, lambda i, _: bar.update(segments[i].frame_count))
+        plans: list = [None] * len(segments)
+        if faces == "detect" and driver_editor.framing != "none":
+            searched: dict = {}
+            for found in engine.map_shards(segments, lambda actor, segment: actor.search_segment.remote(info, segment),
+                                           keep=True):  # the same workers edit next  # fmt: skip
+                searched.update(found)
+            planned = follow_clip(info, searched, driver_editor.framing, driver_editor.image_size)
+            plans = [planned[segment.first_frame : segment.first_frame + segment.frame_count] for segment in segments]
+        parts = engine.map_shards(list(zip(segments, plans, strict=True)), call,
+                                  lambda i, _: bar.update(segments[i].frame_count))  # fmt: skip
     finally:
         bar.close()
+        engine.close()
     results = [result for _, result in parts]
     if faces == "detect" and not sum(result.crops for result in results):
         return without_face(info, output, no_face, time.perf_counter() - start, results, [data for data, _ in parts])

@@ -28,7 +28,8 @@ import torch
 from starbatch.engines.pipeline import WriteBehind, batches, read_ahead
 from starbatch.errors import NoFaceFound, StarbatchError
 from starbatch.faces.detection import Placement, centre_box, find_faces, placements
-from starbatch.faces.tracking import FaceFollower, detect_every
+from starbatch.faces.retinaface import Face
+from starbatch.faces.tracking import FaceFollower, detect_every, searched_anyway
 from starbatch.files import partial_path
 from starbatch.inference.compositing import model_input, paste_edit
 from starbatch.inference.editor import Editor
@@ -40,6 +41,7 @@ from starbatch.media.video import (
     VideoInfo,
     as_stored,
     decode_segment,
+    frame_at,
     join,
     plan_segments,
     probe,
@@ -113,6 +115,41 @@ def frame_durations(info: VideoInfo) -> dict[int, int]:
     return durations
 
 
+PlannedFrame = tuple[list[Placement], list[Face] | None]  # a frame's crops, and its detector pass if searched
+
+
+def clip_every(info: VideoInfo) -> int:
+    """Frames between the clip's detector passes."""
+    return detect_every(info.average_rate and float(info.average_rate))
+
+
+def segment_searches(info: VideoInfo, segment: Segment) -> dict[int, list[Face]]:
+    """The detector passes a whole-clip follower makes in any case (`searched_anyway`) that fall in
+    this segment, by clip frame index: what Ray workers find in parallel before the driver follows."""
+    every, found = clip_every(info), {}
+    for offset, frame in enumerate(decode_segment(info.path, segment)):
+        index = segment.first_frame + offset
+        if searched_anyway(index, info.frame_count, every):
+            found[index] = find_faces(upright_photo(frame, info.rotation).rgb)
+    return found
+
+
+def follow_clip(info: VideoInfo, searched: dict[int, list[Face]], framing: str, size: int) -> list[PlannedFrame]:
+    """Every frame's crops, following the faces through the whole clip from detector passes made
+    beforehand (`segment_searches`); the frames a bisection needs besides are decoded and searched
+    here. The crops are those a whole-clip `edit_segment` makes, so segments meet without a jump."""
+
+    def rgb_of(index: int) -> np.ndarray | None:
+        frame = frame_at(info, index)
+        return None if frame is None else upright_photo(frame, info.rotation).rgb
+
+    def detect(rgb: np.ndarray | None) -> list[Face]:
+        return [] if rgb is None else find_faces(rgb)
+
+    follower = FaceFollower(detect, framing, size, clip_every(info), searched)
+    return [(crops, found) for _, crops, found in follower.follow(range(info.frame_count), rgb_of)]
+
+
 def edit_segment(
     info: VideoInfo,
     segment: Segment,
@@ -121,11 +158,13 @@ def edit_segment(
     batch_size: int = 8,
     on_frames: Callable[[int], None] = lambda n: None,
     faces: str = "detect",
+    planned: list[PlannedFrame] | None = None,
 ) -> SegmentResult:
     """Decode, edit and encode one segment with I/O overlapping the model.
 
     faces="detect": every face followed from the segment's first frame (faces/tracking.py) and
-    aligned to the editor's framing; "center": each frame's central square."""
+    aligned to the editor's framing, or the crops `planned` for the segment's frames (`follow_clip`;
+    a frame past them passes through); "center": each frame's central square."""
     gaps = frame_durations(info)
     result = SegmentResult()
     size = editor.image_size
@@ -140,9 +179,13 @@ def edit_segment(
             for item in upright_frames():
                 yield item, placements(item[1].rgb, faces, editor.framing, size)
             return
-        follower = FaceFollower(find_faces, editor.framing, size,
-                                detect_every(info.average_rate and float(info.average_rate)))
-        for index, (item, crops, found) in enumerate(follower.follow(upright_frames(), lambda item: item[1].rgb)):
+        if planned is None:
+            follower = FaceFollower(find_faces, editor.framing, size, clip_every(info))
+            followed = follower.follow(upright_frames(), lambda item: item[1].rgb)
+        else:
+            followed = ((item, *(planned[index] if index < len(planned) else ([], None)))
+                        for index, item in enumerate(upright_frames()))  # fmt: skip
+        for index, (item, crops, found) in enumerate(followed):
             if found is not None:
                 result.searched.append({"frame": segment.first_frame + index, "pts": item[0].pts,
                                         "found": len(found), "faces": [crop.report() for crop in crops]})
@@ -240,12 +283,13 @@ def without_face(info: VideoInfo, output: Path, no_face: str, seconds: float, re
 
 
 def edit_segment_to_bytes(info: VideoInfo, segment: Segment, editor: Editor, settings: EncodeSettings,
-                          batch_size: int = 8, faces: str = "detect") -> tuple[bytes, SegmentResult]:  # fmt: skip
+                          batch_size: int = 8, faces: str = "detect", planned: list[PlannedFrame] | None = None,
+                          ) -> tuple[bytes, SegmentResult]:  # fmt: skip
     """One segment as an MP4 in memory, with what its edit did: what a Ray actor returns to the driver."""
     sink = io.BytesIO()
     writer = SegmentWriter(sink, info, settings, segment.first_frame)
     try:
-        result = edit_segment(info, segment, editor, writer, batch_size, faces=faces)
+        result = edit_segment(info, segment, editor, writer, batch_size, faces=faces, planned=planned)
     finally:
         writer.close()
     return sink.getvalue(), result

@@ -58,14 +58,23 @@ def detect_every(frame_rate: float | None) -> int:
     return max(1, round((frame_rate or 25.0) * DETECT_EVERY_SECONDS))
 
 
+def searched_anyway(index: int, count: int, every: int) -> bool:
+    """Whether `FaceFollower.follow` searches frame `index` of `count` frames whatever it finds (the
+    first, every `every`-th, the last); bisections search more where a face comes or goes."""
+    return index % every == 0 or index == count - 1
+
+
 class FaceFollower:
     """Follows every face of a run of frames (one clip, or one segment of it).
 
     `detect(rgb)` gives a frame's faces; `framing` and `size` make each face's crop (the model's)."""
 
-    def __init__(self, detect: Callable[[np.ndarray], list[Face]], framing: str, size: int, every: int):
+    def __init__(self, detect: Callable[[np.ndarray], list[Face]], framing: str, size: int, every: int,
+                 searched: dict[int, list[Face]] | None = None):  # fmt: skip
         self.detect, self.framing, self.size, self.every = detect, alignment.framing(framing), size, every
-        self.searched: dict[int, list[Face]] = {}  # detector passes of the frames buffered
+        # Detector passes by frame index: those of the frames buffered, and any made beforehand
+        # (`searched`: a frame found there is not searched again; Ray detects in parallel).
+        self.searched: dict[int, list[Face]] = dict(searched or {})
 
     def follow(self, frames: Iterable[Frame], rgb_of: Callable[[Frame], np.ndarray]
                ) -> Iterator[tuple[Frame, list[FaceCrop], list[Face] | None]]:
@@ -83,9 +92,9 @@ class FaceFollower:
         start = 0
         for index, frame in enumerate(frames):
             if index == 0:
-                tracks = [Track(self._back(face), face, 0) for face in self._search(0, rgb_of(frame))]
+                tracks = [Track(self._back(face), face, 0) for face in self._search(0, frame, rgb_of)]
             elif index % self.every == 0:
-                placed.extend(self._advance(tracks, window, start, index, rgb_of(frame), rgb_of))
+                placed.extend(self._advance(tracks, window, start, index, frame, rgb_of))
                 tracks = [track for track in tracks if track.last is None]
                 window, start = [], index
                 while len(placed) > FADE:
@@ -93,20 +102,20 @@ class FaceFollower:
             window.append(frame)
         if len(window) > 1:  # the last frame: searched too, the rest glide towards it
             last = start + len(window) - 1
-            placed.extend(self._advance(tracks, window[:-1], start, last, rgb_of(window[-1]), rgb_of))
+            placed.extend(self._advance(tracks, window[:-1], start, last, window[-1], rgb_of))
             tracks = [track for track in tracks if track.last is None]
             window, start = window[-1:], last
         placed.extend((start, frame, [(track, track.back) for track in tracks]) for frame in window)
         while placed:
             yield self._finished(*placed.popleft())
 
-    def _advance(self, tracks: list[Track], window: list, start: int, end: int, rgb: np.ndarray,
+    def _advance(self, tracks: list[Track], window: list, start: int, end: int, frame: Frame,
                  rgb_of: Callable) -> list[tuple[int, Frame, list]]:  # fmt: skip
         """Search frame `end` and bring `tracks` there (in place; new ones appended): a face found
         again moves its track's crop (or holds it, HOLD); a track whose face is gone gets the last
         frame it is in (`last`); a face no track held starts one from its first frame. Returns the
         window's frames (start ... end - 1) with each track's crop there, gliding."""
-        found = self._search(end, rgb)
+        found = self._search(end, frame, rgb_of)
         unmatched = list(found)
         glides = []  # (track, crop at start, crop at end)
         for track in list(tracks):
@@ -145,9 +154,9 @@ class FaceFollower:
                                       self._face_at(index, back) or track.face, weight))
         return frame, crops, self.searched.get(index)
 
-    def _search(self, index: int, rgb: np.ndarray) -> list[Face]:
+    def _search(self, index: int, frame: Frame, rgb_of: Callable[[Frame], np.ndarray]) -> list[Face]:
         if index not in self.searched:
-            self.searched[index] = self.detect(rgb)
+            self.searched[index] = self.detect(rgb_of(frame))
         return self.searched[index]
 
     def _bisect(self, window: list, start: int, rgb_of: Callable, changed: Callable[[list[Face]], bool]) -> int:
@@ -157,7 +166,7 @@ class FaceFollower:
         low, high = 0, len(window)  # unchanged at low; changed at high (the frame after the window)
         while high - low > 1:
             middle = (low + high) // 2
-            if changed(self._search(start + middle, rgb_of(window[middle]))):
+            if changed(self._search(start + middle, window[middle], rgb_of)):
                 high = middle
             else:
                 low = middle

@@ -263,18 +263,20 @@ def sample_frames(info: VideoInfo, count: int = 8) -> list[av.VideoFrame]:
     """About `count` frames spread over the clip (seeking to the keyframe before each)."""
     if not info.frame_pts:
         return []
-    picks = sorted({info.frame_pts[int(i)] for i in np.linspace(0, info.frame_count - 1, count)})
-    keyframe_dts = sorted(info.keyframes)
-    found = []
-    for pts in picks:
-        seek = None
-        for key_pts, key_dts in keyframe_dts:
-            if key_pts <= pts:
-                seek = key_dts
-        frame = next(decode_segment(info.path, Segment(pts, None, seek, 1, info.frame_pts.index(pts))), None)
-        if frame is not None:
-            found.append(frame)
-    return found
+    picks = sorted({int(i) for i in np.linspace(0, info.frame_count - 1, count)})
+    frames = (frame_at(info, index) for index in picks)
+    return [frame for frame in frames if frame is not None]
+
+
+def frame_at(info: VideoInfo, index: int) -> av.VideoFrame | None:
+    """The clip's frame `index` (presentation order), decoded from the keyframe before it; None when
+    it cannot be decoded."""
+    pts = info.frame_pts[index]
+    seek = None
+    for key_pts, key_dts in sorted(info.keyframes):
+        if key_pts <= pts:
+            seek = key_dts
+    return next(decode_segment(info.path, Segment(pts, None, seek, 1, index)), None)
 
 
 def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:

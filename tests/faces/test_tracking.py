@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from starbatch.cli import app
 from starbatch.faces.retinaface import Face
-from starbatch.faces.tracking import FADE, FaceFollower, detect_every
+from starbatch.faces.tracking import FADE, FaceFollower, detect_every, searched_anyway
 
 # A level face 60 px across (eyes 30 px apart) whose landmarks are placed by its eyes' midpoint.
 SHAPE = np.array([(-15, 0), (15, 0), (0, 15), (-12, 30), (12, 30)], dtype=np.float64)
@@ -126,18 +126,24 @@ def test_a_clip_without_a_face_is_written_unchanged_or_fails_with_no_face_fail(t
     assert not (tmp_path / "fail.mp4").exists()
 
 
-def test_at_a_cut_to_a_picture_without_a_face_the_edit_stops_on_the_cut(tmp_path, model, make_clip):
-    cut, frames = 14, 30  # the face's frames, then a title card: frames of a face-free clip
+def cut_clip(tmp_path, make_clip, cut: int, frames: int = 30, gop: int = 250):
+    """A clip whose face's frames are followed from `cut` on by a title card (a face-free clip's)."""
     face = frames_of(make_clip(tmp_path / "face.mp4", width=160, height=128, frames=frames, face=True))
     card = frames_of(make_clip(tmp_path / "card.mp4", width=160, height=128, frames=frames))
     clip = tmp_path / "cut.mp4"
     with av.open(str(clip), "w") as container:
         stream = container.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 160, 128, "yuv444p"
-        stream.options = {"crf": "0"}
+        stream.options = {"crf": "0", "g": str(gop), "keyint_min": str(gop)}
         for picture in face[:cut] + card[cut:]:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(picture.astype(np.uint8), format="rgb24")))
         container.mux(stream.encode())
+    return clip
+
+
+def test_at_a_cut_to_a_picture_without_a_face_the_edit_stops_on_the_cut(tmp_path, model, make_clip):
+    cut = 14
+    clip = cut_clip(tmp_path, make_clip, cut)
     out = tmp_path / "out.mp4"
     result = CliRunner().invoke(app, ["video", str(clip), "--expression", "happy", "-m", str(model), "-o", str(out),
                                       "--crf", "0", "--framing", "synthetic", "--report", str(tmp_path / "r.json")])
@@ -147,3 +153,49 @@ def test_at_a_cut_to_a_picture_without_a_face_the_edit_stops_on_the_cut(tmp_path
     assert all(d.mean() < 4 for d in diffs[cut:])  # after the cut only the codec's rounding differs
     sampled = json.loads((tmp_path / "r.json").read_text())["sampled_frames"]
     assert sampled[0]["frame"] == 0 and len(sampled[0]["faces"][0]["crop_corners"]) == 4
+
+
+def test_a_follower_given_the_regular_passes_makes_the_crops_of_one_that_searched_itself():
+    """Ray's workers make the regular passes (first, every `every`-th, last frame) and the driver
+    follows from them: it searches only what a bisection adds, and the crops are the same."""
+    cut = 15
+    script = lambda i: [face_at(100 + 0.3 * i, 80)] if i < cut else [face_at(300, 90)]  # noqa: E731
+    alone, searched_alone = follow(script, 30)
+    given = {i: script(i) for i in range(30) if searched_anyway(i, 30, 6)}
+    searched = []
+
+    def detect(index):
+        searched.append(int(index))
+        return script(int(index))
+
+    follower = FaceFollower(detect, "synthetic", 64, 6, given)
+    out = [[(float(crop.corners().mean(axis=0)[0]), crop.weight) for crop in crops]
+           for _, crops, _ in follower.follow(range(30), lambda index: np.int64(index))]
+    assert out == alone
+    assert searched and set(searched) == set(searched_alone) - set(given)  # the bisection's frames only
+
+
+def test_following_a_whole_clip_from_its_segments_passes_is_following_it_in_one_go(tmp_path, make_clip):
+    """follow_clip (Ray's driver) over the passes segment_searches made per keyframe segment, with
+    a cut in the clip (the bisection's frames decoded on their own), gives the whole-clip follower's
+    crops at every frame."""
+    from starbatch.engines.video import follow_clip, segment_searches, upright_photo
+    from starbatch.faces.detection import find_faces
+    from starbatch.media.video import decode_segment, plan_segments, probe
+
+    info = probe(cut_clip(tmp_path, make_clip, cut=17, gop=6))
+    segments = plan_segments(info, 4)
+    assert len(segments) >= 3
+    searched = {}
+    for segment in segments:
+        searched.update(segment_searches(info, segment))
+    planned = follow_clip(info, searched, "synthetic", 64)
+    follower = FaceFollower(find_faces, "synthetic", 64, detect_every(info.average_rate and float(info.average_rate)))
+    whole = follower.follow((upright_photo(f, 0).rgb for f in decode_segment(info.path, plan_segments(info, 1)[0])),
+                            lambda rgb: rgb)  # fmt: skip
+    expected = [[crop.corners() for crop in crops] for _, crops, _ in whole]
+    assert len(planned) == len(expected) == 30
+    assert sum(map(len, expected[:17])) == 17 and not any(expected[17:])  # the face followed, then gone
+    for (crops, _), corners in zip(planned, expected, strict=True):
+        assert len(crops) == len(corners)
+        assert all(np.array_equal(crop.corners(), other) for crop, other in zip(crops, corners, strict=True))
