@@ -210,7 +210,10 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
         spec = replace(spec, request=settled)
     engine = RayEngine(spec, workers, address, worker_class)
     segments = plan_segments(info, 2 * engine.workers)
-    bar = Progress(total=info.frame_count, unit="frame", desc=info.path.name, dynamic_ncols=True, disable=not progress)
+
+    def bar(what: str) -> Progress:
+        return Progress(total=info.frame_count, unit="frame", desc=f"{info.path.name}: {what}", dynamic_ncols=True,
+                        disable=not progress)  # fmt: skip
 
     def call(actor, shard: tuple[Segment, list | None]):
         segment, plan = shard
@@ -220,15 +223,17 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
         plans: list = [None] * len(segments)
         if faces == "detect" and driver_editor.framing != "none":
             searched: dict = {}
-            for found in engine.map_shards(segments, lambda actor, segment: actor.search_segment.remote(info, segment),
-                                           keep=True):  # the same workers edit next  # fmt: skip
-                searched.update(found)
+            with bar("faces") as finding:
+                for found in engine.map_shards(segments, lambda actor, segment: actor.search_segment.remote(
+                        info, segment), lambda i, _: finding.update(segments[i].frame_count),
+                        keep=True):  # the same workers edit next  # fmt: skip
+                    searched.update(found)
             planned = follow_clip(info, searched, driver_editor.framing, driver_editor.image_size)
             plans = [planned[segment.first_frame : segment.first_frame + segment.frame_count] for segment in segments]
-        parts = engine.map_shards(list(zip(segments, plans, strict=True)), call,
-                                  lambda i, _: bar.update(segments[i].frame_count))  # fmt: skip
+        with bar("edit") as editing:
+            parts = engine.map_shards(list(zip(segments, plans, strict=True)), call,
+                                      lambda i, _: editing.update(segments[i].frame_count))  # fmt: skip
     finally:
-        bar.close()
         engine.close()
     results = [result for _, result in parts]
     if faces == "detect" and not sum(result.crops for result in results):
