@@ -215,6 +215,9 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
         return Progress(total=info.frame_count, unit="frame", desc=f"{info.path.name}: {what}", dynamic_ncols=True,
                         disable=not progress)  # fmt: skip
 
+    def search(actor, segment: Segment):
+        return actor.search_segment.remote(info, segment)
+
     def call(actor, shard: tuple[Segment, list | None]):
         segment, plan = shard
         return actor.edit_segment.remote(info, segment, settings, batch_size, faces, plan)
@@ -224,9 +227,8 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
         if faces == "detect" and driver_editor.framing != "none":
             searched: dict = {}
             with bar("faces") as finding:
-                for found in engine.map_shards(segments, lambda actor, segment: actor.search_segment.remote(
-                        info, segment), lambda i, _: finding.update(segments[i].frame_count),
-                        keep=True):  # the same workers edit next  # fmt: skip
+                for found in engine.map_shards(segments, search, lambda i, _: finding.update(segments[i].frame_count),
+                                               keep=True):  # the same workers edit next  # fmt: skip
                     searched.update(found)
             planned = follow_clip(info, searched, driver_editor.framing, driver_editor.image_size)
             plans = [planned[segment.first_frame : segment.first_frame + segment.frame_count] for segment in segments]
