@@ -224,7 +224,8 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
 
     try:
         plans: list = [None] * len(segments)
-        if faces == "detect" and driver_editor.framing != "none":
+        # One segment (a clip without keyframes to seek to, or with one) follows the whole clip itself.
+        if faces == "detect" and driver_editor.framing != "none" and len(segments) > 1:
             searched: dict = {}
             with bar("faces") as finding:
                 for found in engine.map_shards(segments, search, lambda i, _: finding.update(segments[i].frame_count),
