@@ -28,7 +28,8 @@ it replaced were measured beside it before they were removed: benchmarks/results
   one thread; shared machines inflate wall time), best and median of repeats, with a face and
   without.
 
-    python benchmarks/face_detection.py --faces 300 --negatives 500 --haar
+    python benchmarks/face_detection.py --faces 300 --negatives 500
+    python benchmarks/face_detection.py --faces 300 --face-offset 300 --parts recall   # faces not tuned on
 """
 
 import argparse
@@ -367,6 +368,8 @@ def cost(detector, haar=None, repeats: int = 20) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--faces", type=int, default=300, help="faces of each style")
+    parser.add_argument("--face-offset", type=int, default=0,
+                        help="the first rendered face's index: another offset gives faces no constant was tuned on")
     parser.add_argument("--negatives", type=int, default=500)
     parser.add_argument("--widths", default="24,32,40,48,64,96,160,256,384")
     parser.add_argument("--turns", default="0,15,30,45")
@@ -385,13 +388,14 @@ def main() -> None:
     if args.haar:  # the product dropped the cascades (issue 12); their numbers stay in the recorded results
         parser.error("--haar: starbatch no longer ships the Haar detector; run this script at commit 158229b "
                      "for its numbers (benchmarks/results/face_detection_cpu.md keeps them)")
+    faces = range(args.face_offset, args.face_offset + args.faces)
     sets = {
-        "celeba": [celeba_face_with_landmarks(0, i)[::2] for i in range(args.faces)],
-        "rafd": [rafd_face_with_landmarks(0, i // 8, RAFD_EXPRESSIONS[i % 8]) for i in range(args.faces)],
+        "celeba": [celeba_face_with_landmarks(0, i)[::2] for i in faces],
+        "rafd": [rafd_face_with_landmarks(0, i // 8, RAFD_EXPRESSIONS[i % 8]) for i in faces],
     }
     parts = args.parts.split(",")
     print(f"RetinaFace: score threshold {detector.score_threshold}, min_face {detector.min_face}; "
-          f"OpenCV {cv2.__version__}; {args.faces} faces of each style")
+          f"OpenCV {cv2.__version__}; {args.faces} faces of each style (from index {args.face_offset})")
     if "recall" in parts:
         widths = [int(w) for w in args.widths.split(",")]
         recall(detector, sets, widths, [0], haar)

@@ -147,6 +147,17 @@ def test_a_weak_box_missed_enlarged_to_56_px_is_found_at_72(detector, backdrop, 
     picture, drawn = rendered_face_placed(backdrop, index, width, (200 + 5 * index, 240))
     assert found_at(detector.detect(picture), drawn) is not None
     monkeypatch.setattr(retinaface, "VERIFY_FACES", retinaface.VERIFY_FACES[:1])
+    monkeypatch.setattr(retinaface, "PROMISING", 1.0)  # the last look finds some of them too
+    assert found_at(detector.detect(picture), drawn) is None
+
+
+@pytest.mark.parametrize("index, centre", [(333, (365, 240)), (496, (430, 240)), (597, (435, 240))])
+def test_a_weak_box_whose_looks_score_promising_gets_a_last_look(detector, backdrop, monkeypatch, index, centre):
+    """Rendered 40 px faces whose looks at VERIFY_FACES score PROMISING but not score_threshold:
+    found only at the last look (LAST_LOOK px)."""
+    picture, drawn = rendered_face_placed(backdrop, index, 40, centre)
+    assert found_at(detector.detect(picture), drawn) is not None
+    monkeypatch.setattr(retinaface, "PROMISING", 1.0)
     assert found_at(detector.detect(picture), drawn) is None
 
 
@@ -179,6 +190,7 @@ def test_a_weak_box_smaller_than_the_floor_is_still_looked_at(detector, backdrop
     found = found_at(detector.detect(picture), drawn)
     assert found is not None and found.side >= detector.min_face * retinaface.FACE_FLOOR
     monkeypatch.setattr(retinaface, "WEAK_FLOOR", retinaface.FACE_FLOOR)
+    monkeypatch.setattr(retinaface, "PROMISING", 1.0)  # the last look at a larger box finds it too
     assert found_at(detector.detect(picture), drawn) is None
 
 
