@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -138,8 +138,8 @@ def run_edit(
         outcomes.append(outcome)
         on_outcome(outcome)
 
-    def prepare_job(job: Job) -> Prepared:
-        return prepare(job, editor.image_size, max_pixels, faces, crop_only, editor.framing)
+    def prepare_photo(jobs_of_photo: tuple[Job, ...]) -> Prepared:
+        return prepare(jobs_of_photo[0], editor.image_size, max_pixels, faces, crop_only, editor.framing)
 
     def written(job: Job, error: BaseException | None) -> Outcome:
         outcome = pending.pop(job)
@@ -157,7 +157,7 @@ def run_edit(
         else:
             record(Outcome(item.job, "no face", faces=[]))
 
-    with ReadAhead(prepare_job, jobs, IO_THREADS, 2 * batch_size) as decoded, \
+    with ReadAhead(prepare_photo, by_photo(jobs), IO_THREADS, 2 * batch_size) as decoded, \
             WriteBehind(finish, IO_THREADS, 2 * batch_size) as behind:  # fmt: skip
         for group in batches(_resolved(decoded), batch_size, weight=_crops):
             for failed in (g for g in group if isinstance(g, Unreadable)):
@@ -186,13 +186,28 @@ def run_edit(
     return outcomes
 
 
+def by_photo(jobs: list[Job]) -> list[tuple[Job, ...]]:
+    """The jobs grouped by input photo (a photo's variants are planned side by side), so a photo
+    with several outputs (v2 seeds, references) is decoded and its faces found once."""
+    groups: list[list[Job]] = []
+    for job in jobs:
+        if groups and groups[-1][0].input_path == job.input_path:
+            groups[-1].append(job)
+        else:
+            groups.append([job])
+    return [tuple(group) for group in groups]
+
+
 def _resolved(decoded: ReadAhead):
-    """Each decoded photo, or what made it unreadable (reported per file, the run goes on)."""
-    for job, future in decoded:
+    """Each job's decoded photo (one decoding shared by a photo's jobs), or what made it unreadable
+    (reported per file, the run goes on)."""
+    for jobs_of_photo, future in decoded:
         try:
-            yield future.result()
+            prepared = future.result()
         except Exception as error:  # noqa: BLE001 - reported per file
-            yield Unreadable(job, error)
+            yield from (Unreadable(job, error) for job in jobs_of_photo)
+            continue
+        yield from (replace(prepared, job=job) for job in jobs_of_photo)
 
 
 def _crops(item: Prepared | Unreadable) -> int:
@@ -231,7 +246,7 @@ def edit_photos(inputs: list[Path], out_dir: Path, engine: PhotoEngine, batch_si
     without a face gets (run_edit).
     `plan`: the jobs already planned from the same arguments (the CLI plans before loading the model).
     `variants`: the request's output suffixes (EditorSpec.variants): one output per variant of each
-    photo, each its own job (the photo is decoded once per variant; G's cost dominates).
+    photo, each its own job (a photo is decoded and its faces found once for all its variants).
     """
     start = time.perf_counter()
     plan = plan or plan_jobs(inputs, out_dir, overwrite, crop_only, variants)
@@ -244,7 +259,14 @@ def edit_photos(inputs: list[Path], out_dir: Path, engine: PhotoEngine, batch_si
     progress = Progress(total=len(plan.jobs), unit="img", desc="editing", file=sys.stderr,
                         dynamic_ncols=True, disable=not plan.jobs, warmup=min(batch_size, len(plan.jobs)))
 
+    told: set[tuple[Path, str, str | None]] = set()  # a photo's variants share its failure: said once
+
     def show(outcome: Outcome) -> None:
+        said = (outcome.job.input_path, outcome.status, outcome.error)
+        if said in told:
+            progress.update(1)
+            return
+        told.add(said)
         if outcome.status == "failed":
             progress.write(f"failed  {outcome.job.input_path}: {outcome.error}", file=sys.stderr)
         elif outcome.status == "no face":
@@ -283,8 +305,26 @@ def edit_photos(inputs: list[Path], out_dir: Path, engine: PhotoEngine, batch_si
         "failures": failures,
         "files": files,
     }
-    print(f"{faces_edited} {'face' if faces_edited == 1 else 'faces'} edited in {edited} "
-          f"{'photo' if edited == 1 else 'photos'}, {without} without a face; skipped {len(plan.skipped)}, "
-          f"failed {len(failures)} in {seconds:.1f} s ({summary['images_per_second']:.2f} images/s) -> {out_dir}",
-          file=sys.stderr)
+    print(_summary_line(outcomes, len(variants), plan.skipped, seconds, out_dir), file=sys.stderr)
     return summary
+
+
+def _summary_line(outcomes: list[Outcome], variants: int, skipped: list[Job], seconds: float,
+                  out_dir: Path) -> str:
+    """The run in photos (inputs); with several outputs per photo, the outputs too."""
+    def photos(status: str) -> int:
+        return len({o.job.input_path for o in outcomes if o.status == status})
+
+    def plural(count: int, word: str) -> str:
+        return f"{count} {word if count == 1 else word + 's'}"
+
+    faces_of = {o.job.input_path: len(o.faces) for o in outcomes if o.status == "edited" and o.faces}
+    faces = sum(faces_of.values())  # a photo's faces, however many outputs each
+    outputs = sum(o.status == "edited" for o in outcomes)
+    without = len({o.job.input_path for o in outcomes if o.status == "no face" or o.error == NO_FACE})
+    per_photo = f" ({plural(outputs, 'output')})" if variants > 1 else ""
+    rate = outputs / seconds if seconds > 0 else 0.0
+    skipped_photos = len({job.input_path for job in skipped})
+    return (f"{plural(faces, 'face')} edited in {plural(photos('edited'), 'photo')}{per_photo}, "
+            f"{without} without a face; skipped {skipped_photos}, failed {photos('failed')} in {seconds:.1f} s "
+            f"({rate:.2f} images/s) -> {out_dir}")

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from starbatch.engines.photos import Outcome, run_edit
+from starbatch.engines.photos import Outcome, by_photo, run_edit
 from starbatch.engines.video import (
     PlannedFrame,
     SegmentResult,
@@ -160,8 +160,9 @@ class RayEngine:
                  faces: str = "detect", no_face: str = "copy") -> list[Outcome]:  # fmt: skip
         """`photos.run_edit` over the pool, in image shards: the same arguments and outcomes."""
         started_ns = time.time_ns()
-        size = max(1, min(4 * batch_size, math.ceil(len(jobs) / max(1, self.workers))))
-        shards = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        photos = by_photo(jobs)  # a photo's outputs stay in one shard: decoded there once
+        size = max(1, min(4 * batch_size, math.ceil(len(photos) / max(1, self.workers))))
+        shards = [[job for group in photos[i : i + size] for job in group] for i in range(0, len(photos), size)]
         outcomes: list[Outcome] = []
 
         def call(actor, shard: list[Job]):

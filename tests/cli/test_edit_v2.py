@@ -53,6 +53,23 @@ def test_two_seeds_write_two_different_files_per_photo_the_same_bytes_every_run(
     assert Image.open(tmp_path / "first" / "a_male_s1.jpg").size == (90, 70)
 
 
+def test_a_photo_with_three_outputs_is_read_once_and_its_failure_said_once(tmp_path, photos, v2_model, monkeypatch):
+    from starbatch.engines import photos as engine
+
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    reads = []
+    read_photo = engine.read_photo
+    monkeypatch.setattr(engine, "read_photo", lambda path, *rest: reads.append(path.name) or read_photo(path, *rest))
+    result = run("edit", photos, "-m", v2_model, "--domain", "male", "--seed", "1,2,3", "-o", tmp_path / "out",
+                 *CENTRE)
+    assert result.exit_code == 1, result.output
+    assert sorted(reads) == ["a.jpg", "b.png", "broken.jpg"]
+    assert [line for line in result.output.splitlines() if "broken.jpg" in line] == [
+        f"failed  {photos / 'broken.jpg'}: not an image Pillow can read (damaged or wrong format)"]
+    assert "2 faces edited in 2 photos (6 outputs), 0 without a face; skipped 0, failed 1 in" in result.output
+    assert len(list((tmp_path / "out").rglob("*_male_s*"))) == 6
+
+
 def test_psi_1_is_the_untruncated_style_and_a_smaller_psi_changes_it(tmp_path, photos, v2_model):
     crops = {}
     for name, extra in [("plain", ()), ("psi1", ("--psi", "1")), ("psi05", ("--psi", "0.5"))]:
