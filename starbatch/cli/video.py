@@ -50,8 +50,9 @@ def video(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output file; its extension picks the container. Default: NAME_edited.EXT "
         "beside the input.", show_default=False)] = None,
-    codec: Annotated[str, typer.Option(help="Video encoder: libx264 (h264), libx265 (hevc), libvpx-vp9, mpeg4.")]
-    = "libx264",
+    codec: Annotated[str | None, typer.Option(help="Video encoder: libx264 (h264), libx265 (hevc), libvpx-vp9, "
+                                              "mpeg4. Default: libx264 (.webm: libvpx-vp9).", show_default=False)]
+    = None,
     crf: Annotated[int, typer.Option(min=0, max=63, help="Quality for x264/x265/vp9: lower is better.")] = 18,
     preset: Annotated[str | None, typer.Option(help="x264/x265 speed preset (ultrafast ... veryslow).",
                                                show_default=False)] = None,
@@ -86,7 +87,7 @@ def video(
     from starbatch.engines.run_record import record_path, refuse_other_settings, this_run, write_record
     from starbatch.files import check_writable
     from starbatch.inference.editor import EditorSpec
-    from starbatch.media.video import EncodeSettings, check_output
+    from starbatch.media.video import EncodeSettings, check_copies, check_output, default_codec
     from starbatch.models.family import EditOptions
     from starbatch.models.registry import architecture_taking
 
@@ -96,7 +97,7 @@ def video(
         raise StarbatchError(f"{output}: give the output an extension (.mp4, .mov, .mkv) to pick its container")
     if output.exists() and output.resolve() == input_path.resolve():
         raise StarbatchError(f"{output}: output would overwrite the input; choose another -o")
-    settings = EncodeSettings(codec=codec, crf=crf, preset=preset)
+    settings = EncodeSettings(codec=codec or default_codec(output), crf=crf, preset=preset)
     check_output(output, settings)
     options = EditOptions(to, expression, from_labels, domain, seed, psi, ref)
     model_path = resolve_model(model, architecture_taking(options))
@@ -107,6 +108,7 @@ def video(
     if not input_path.is_file():
         raise StarbatchError(f"{input_path}: " + ("a folder; video edits one clip (edit takes folders of photos)"
                                                   if input_path.is_dir() else "no such file"))  # fmt: skip
+    check_copies(input_path, output)
     check_writable(output.parent, output)
     record_file = record_path(output, one_file=True)
     record, earlier = this_run(

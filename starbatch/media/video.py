@@ -86,8 +86,30 @@ class EncodeSettings:
         return CODEC_ALIASES.get(self.codec, self.codec)
 
 
+# Without --codec: the first of these that the output's container can hold (.webm takes only VP8/VP9/AV1).
+DEFAULT_CODECS = ("libx264", "libvpx-vp9", "mpeg4")
+
+
+def default_codec(output: Path) -> str:
+    """The encoder for `output` when the user names none (check_output refuses a container none fits)."""
+    for codec in DEFAULT_CODECS:
+        try:
+            _named_container(output).add_stream(codec)
+            return codec
+        except ValueError:  # no container for the name, or it cannot hold this codec
+            continue
+    return DEFAULT_CODECS[0]
+
+
+def _named_container(output: Path) -> av.container.OutputContainer:
+    named = io.BytesIO()
+    named.name = Path(output).name  # FFmpeg picks the container from the name; nothing is written
+    return av.open(named, "w")
+
+
 def check_output(output: Path, settings: EncodeSettings) -> None:
-    """Refuse, before any work, an encoder FFmpeg lacks or an extension it has no container for."""
+    """Refuse, before any work, an encoder FFmpeg lacks, an extension it has no container for, or a
+    container that cannot hold the encoder's video."""
     try:
         encoder = av.Codec(settings.resolved_codec(), "w")
     except ValueError:
@@ -95,13 +117,42 @@ def check_output(output: Path, settings: EncodeSettings) -> None:
     if encoder is None or encoder.type != "video":
         raise StarbatchError(f"--codec {settings.codec}: not a video encoder FFmpeg has here; use libx264, "
                              "libx265, libvpx-vp9 or mpeg4")  # fmt: skip
-    named = io.BytesIO()
-    named.name = Path(output).name  # FFmpeg picks the container from the name; nothing is written
     try:
-        av.open(named, "w").close()
+        container = _named_container(output)
     except ValueError:
         raise StarbatchError(f"-o {output}: FFmpeg has no container for {Path(output).suffix}; "
                              "choose -o NAME.mp4, NAME.mov or NAME.mkv") from None  # fmt: skip
+    try:
+        container.add_stream(settings.resolved_codec())
+    except ValueError:
+        raise StarbatchError(f"-o {output}: a {Path(output).suffix} file cannot hold {settings.resolved_codec()} "
+                             "video; choose another --codec, or -o NAME.mp4 or NAME.mkv") from None  # fmt: skip
+
+
+def check_copies(input_path: Path, output: Path) -> None:
+    """Refuse, before any frame is edited, an input whose audio or subtitles `output`'s container
+    cannot take as they are (they are copied, never re-encoded): e.g. AAC audio into .webm. An
+    unreadable input is left to the run, which reports it as a failed input."""
+    try:
+        original = _open(input_path)
+    except StarbatchError:
+        return
+    try:
+        container = _named_container(output)
+        for stream in original.streams:
+            if stream.type not in COPIED_STREAM_TYPES:
+                continue
+            try:
+                container.add_stream_from_template(stream)
+            except ValueError:
+                raise StarbatchError(_cannot_copy(input_path, stream, Path(output).suffix)) from None
+    finally:
+        original.close()
+
+
+def _cannot_copy(input_path: Path, stream, suffix: str) -> str:
+    return (f"{input_path}: its {stream.type} ({stream.codec_context.name}) cannot go into a {suffix} file "
+            "(audio and subtitles are copied as they are); choose -o NAME.mkv")
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -406,9 +457,7 @@ def _join(info: VideoInfo, original, segments, partial: Path) -> None:
             try:
                 copied[stream.index] = container.add_stream_from_template(stream)
             except ValueError:
-                raise StarbatchError(
-                    f"{info.path}: its {stream.type} ({stream.codec_context.name}) cannot go into "
-                    f"a {partial.suffix} file; choose -o NAME.mkv") from None
+                raise StarbatchError(_cannot_copy(info.path, stream, partial.suffix)) from None
             copied[stream.index].metadata.update(stream.metadata)
         container.metadata.update({k: v for k, v in original.metadata.items() if k != "encoder"})
         copy_from = [original.streams[i] for i in copied]

@@ -214,3 +214,23 @@ def test_exit_status_2_for_what_stops_a_command_before_any_work(tmp_path, model,
         result = run(command, given, "--expression", "happy", "-m", model, "-o", tmp_path / "out.mp4")
         assert result.exit_code == 2 and str(given) in result.output, result.output
     assert run(command, tmp_path / "empty", "--to", "Blak_Hair", "-m", model).exit_code == 2
+
+
+def test_video_into_webm_picks_vp9_and_refuses_what_webm_cannot_hold_before_any_frame(tmp_path, model, make_clip,
+                                                                                      monkeypatch):
+    import av
+
+    from starbatch.engines import video as engine
+
+    silent, talking = make_clip(tmp_path / "silent.mp4"), make_clip(tmp_path / "talk.mp4", audio_seconds=1.0)
+    result = run("video", silent, "--expression", "happy", "-m", model, "-o", tmp_path / "out.webm", *CENTRE)
+    assert result.exit_code == 0, result.output
+    with av.open(str(tmp_path / "out.webm")) as written:
+        assert written.format.name.startswith("matroska,webm") and written.streams.video[0].codec_context.name == "vp9"
+        assert sum(1 for _ in written.decode(video=0)) == 20
+    monkeypatch.setattr(engine, "probe", lambda *a: pytest.fail("a frame was read"))
+    for clip, extra, said in ((silent, ("--codec", "h264"), "a .webm file cannot hold libx264 video"),
+                              (talking, (), "its audio (aac) cannot go into a .webm file")):
+        result = run("video", clip, "--expression", "happy", "-m", model, "-o", tmp_path / "no.webm", *extra, *CENTRE)
+        assert result.exit_code == 2 and said in result.output and "Traceback" not in result.output, result.output
+        assert not list(tmp_path.glob("*no*"))
