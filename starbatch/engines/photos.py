@@ -25,7 +25,7 @@ from starbatch.files import partial_path, write_atomically
 from starbatch.inference.compositing import crop_photo, model_input, paste_edit
 from starbatch.inference.editor import Editor
 from starbatch.media.images import DEFAULT_MAX_PIXELS, Photo, encode_photo, read_photo
-from starbatch.media.jobs import Job, JobPlan, plan_jobs
+from starbatch.media.jobs import IMAGE_KINDS, Job, JobPlan, plan_jobs
 
 # Per direction (decoding + detection, encoding): half the cores, at least 2. The model's threads
 # take all of them while a batch runs; on 2 cores, with onnxruntime's independent one-thread parts
@@ -251,6 +251,11 @@ def edit_photos(inputs: list[Path], out_dir: Path, engine: PhotoEngine, batch_si
     start = time.perf_counter()
     plan = plan or plan_jobs(inputs, out_dir, overwrite, crop_only, variants)
     failures: list[dict] = []
+    if plan.ignored:
+        kinds = sorted({path.suffix.lower() or path.name for path in plan.ignored})
+        tqdm.write(f"ignoring {len(plan.ignored)} {'file' if len(plan.ignored) == 1 else 'files'} that "
+                   f"{'is' if len(plan.ignored) == 1 else 'are'} not {IMAGE_KINDS} photos ({', '.join(kinds[:6])}"
+                   f"{', ...' if len(kinds) > 6 else ''}), e.g. {plan.ignored[0]}", file=sys.stderr)
     if plan.skipped:
         tqdm.write(f"skipping {len(plan.skipped)} already edited (use --overwrite to redo)",
                    file=sys.stderr)

@@ -67,6 +67,8 @@ def read_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     except StarbatchError:
         raise
     except UnidentifiedImageError:
+        if path.stat().st_size == 0:  # e.g. a copy or a download that never finished
+            raise StarbatchError("empty file (0 bytes)") from None
         raise StarbatchError("not an image Pillow can read (damaged or wrong format)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise StarbatchError(f"damaged image: {error}") from None

@@ -13,7 +13,7 @@ that is not an image, a folder with no images, two photos that would write one o
 that would overwrite its input, an `-o NAME.png` for more than one photo.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starbatch.errors import StarbatchError
@@ -34,6 +34,7 @@ class Job:
 class JobPlan:
     jobs: list[Job]
     skipped: list[Job]  # output already there (written atomically, so complete)
+    ignored: list[Path] = field(default_factory=list)  # files in the input folders that are not photos
 
 
 def output_is_file(out: Path) -> bool:
@@ -55,8 +56,9 @@ def plan_jobs(inputs: list[Path], out: Path, overwrite: bool, crop_only: bool,
     roots = outermost(inputs)
     if to_file and not (len(roots) == 1 and roots[0].is_file()):
         raise StarbatchError(f"-o {out}: names one file; give one photo file as the input, or a folder for -o")
-    found = _photos(roots, None if to_file else out.resolve())
-    plan = JobPlan([], [])
+    ignored: list[Path] = []
+    found = _photos(roots, None if to_file else out.resolve(), ignored)
+    plan = JobPlan([], [], ignored)
     claimed: dict[Path, Path] = {}
     if to_file and len(variants) > 1:
         raise StarbatchError(f"-o {out}: names one file, but this request writes {len(variants)} outputs per photo; "
@@ -102,16 +104,20 @@ def outermost(inputs: list[Path]) -> list[Path]:
     return roots
 
 
-def _photos(roots: list[Path], out_dir: Path | None) -> list[tuple[Path, Path]]:
-    """(photo, its path under the output folder) for every photo under `roots`, each photo once."""
+def _photos(roots: list[Path], out_dir: Path | None, ignored: list[Path]) -> list[tuple[Path, Path]]:
+    """(photo, its path under the output folder) for every photo under `roots`, each photo once;
+    the folders' other files (not hidden, not in the output folder) are added to `ignored`."""
     found, seen = [], set()
     for root in roots:
         if root.is_file():
             listed = [(root, Path(root.name))]
         else:
-            listed = [(path, path.relative_to(root)) for path in sorted(root.rglob("*"))
-                      if not path.name.startswith(".") and is_image_path(path) and path.is_file()
-                      and not (out_dir and path.resolve().is_relative_to(out_dir))]  # fmt: skip
+            files = [path for path in sorted(root.rglob("*"))
+                     if not path.name.startswith(".") and path.is_file()
+                     and not (out_dir and path.resolve().is_relative_to(out_dir))]  # fmt: skip
+            listed = [(path, path.relative_to(root)) for path in files if is_image_path(path)]
+            ignored.extend(path for path in files if not is_image_path(path)  # not what hidden folders (.git) hold
+                           and not any(part.startswith(".") for part in path.relative_to(root).parts))
             if not listed:
                 raise StarbatchError(f"{root}: no images ({IMAGE_KINDS.replace(' and', ',')}) in this folder")
         for path, relative in listed:

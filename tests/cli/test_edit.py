@@ -56,6 +56,7 @@ def test_edits_every_good_file_in_its_own_size_mode_and_format(tmp_path, model, 
     failed = {os.path.relpath(f["input"], photos): f["error"] for f in report["failures"]}
     assert sorted(failed) == sorted(BAD)
     assert "decompression bomb" in failed["bomb.png"] and "truncated" in failed["truncated.jpg"]
+    assert failed["empty.webp"] == "empty file (0 bytes)" and "damaged or wrong format" in failed["notimage.png"]
     for name in BAD:
         assert f"{photos / name}:" in result.output  # each bad file named with its cause, one line
         assert not (tmp_path / "out" / name).exists()

@@ -234,3 +234,15 @@ def test_video_into_webm_picks_vp9_and_refuses_what_webm_cannot_hold_before_any_
         result = run("video", clip, "--expression", "happy", "-m", model, "-o", tmp_path / "no.webm", *extra, *CENTRE)
         assert result.exit_code == 2 and said in result.output and "Traceback" not in result.output, result.output
         assert not list(tmp_path.glob("*no*"))
+
+
+def test_edit_says_which_files_in_the_folder_it_leaves_because_they_are_not_photos(tmp_path, model):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(face_like(64, 64, 1)).save(photos / "a.jpg")
+    (photos / "IMG_0001.HEIC").write_bytes(b"an iPhone photo")
+    result = run("edit", photos, "--to", "Young", "-m", model, "-o", tmp_path / "out", *CENTRE)
+    assert result.exit_code == 0, result.output
+    assert (f"ignoring 1 file that is not jpg, png, webp, bmp and tiff photos (.heic), e.g. "
+            f"{photos / 'IMG_0001.HEIC'}") in result.output
+    assert [p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")] == ["a.jpg"]
