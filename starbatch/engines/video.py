@@ -57,6 +57,7 @@ class FrameItem:
     photo: Photo  # upright RGB
     crops: list[Placement]  # [] : the frame passes through unchanged
     model_inputs: list[np.ndarray]
+    decoded: av.VideoFrame  # as decoded: what a frame without a crop is encoded from
 
 
 @dataclass
@@ -194,7 +195,8 @@ def edit_segment(
     def prepared() -> Iterator[FrameItem]:
         for (frame, photo), crops in placed():
             duration = gaps.get(frame.pts) or frame.duration
-            yield FrameItem(frame.pts, duration, photo, crops, [model_input(photo, crop, size) for crop in crops])
+            yield FrameItem(frame.pts, duration, photo, crops, [model_input(photo, crop, size) for crop in crops],
+                            frame)
 
     def encode(batch: list[FrameItem], edited: torch.Tensor | None) -> None:
         start = 0
@@ -203,7 +205,10 @@ def edit_segment(
             for crop, before in zip(item.crops, item.model_inputs, strict=True):
                 photo = paste_edit(photo, crop, torch.from_numpy(before), edited[start])
                 start += 1
-            writer.write(as_stored(photo.rgb, info.rotation), item.pts, item.duration)
+            if item.crops:
+                writer.write(as_stored(photo.rgb, info.rotation), item.pts, item.duration)
+            else:  # not through RGB and back: with a lossless --crf 0 the frame stays bit-exact
+                writer.write_decoded(item.decoded, item.pts, item.duration)
         on_frames(len(batch))
 
     with WriteBehind(encode, threads=1, depth=2) as behind:  # one encoder, frames in order

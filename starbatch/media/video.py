@@ -391,7 +391,18 @@ class SegmentWriter:
         self.frames = 0
 
     def write(self, rgb: np.ndarray, pts: int, duration: int | None) -> None:
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        self._encode(av.VideoFrame.from_ndarray(rgb, format="rgb24"), pts, duration)
+
+    def write_decoded(self, decoded: av.VideoFrame, pts: int, duration: int | None) -> None:
+        """A frame as the decoder gave it: encoded as it is when it has the stream's pixel format, else
+        through RGB as an edited frame is (swscale's direct 4:4:4 -> 4:2:0 measured further off)."""
+        if decoded.format.name != self.stream.pix_fmt or (decoded.width, decoded.height) != (
+                self.stream.width, self.stream.height):  # fmt: skip
+            decoded = av.VideoFrame.from_ndarray(decoded.to_ndarray(format="rgb24"), format="rgb24")
+        self._encode(decoded, pts, duration)
+
+    def _encode(self, frame: av.VideoFrame, pts: int, duration: int | None) -> None:
+        frame.pict_type = av.video.frame.PictureType.NONE  # the encoder places keyframes, as for edited frames
         frame.pts = pts
         frame.time_base = self.stream.codec_context.time_base
         if duration:

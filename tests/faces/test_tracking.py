@@ -126,14 +126,15 @@ def test_a_clip_without_a_face_is_written_unchanged_or_fails_with_no_face_fail(t
     assert not (tmp_path / "fail.mp4").exists()
 
 
-def cut_clip(tmp_path, make_clip, cut: int, frames: int = 30, gop: int = 250):
-    """A clip whose face's frames are followed from `cut` on by a title card (a face-free clip's)."""
+def cut_clip(tmp_path, make_clip, cut: int, frames: int = 30, gop: int = 250, pix_fmt: str = "yuv444p"):
+    """A clip whose face's frames are followed from `cut` on by a title card (a face-free clip's),
+    encoded losslessly in `pix_fmt`."""
     face = frames_of(make_clip(tmp_path / "face.mp4", width=160, height=128, frames=frames, face=True))
     card = frames_of(make_clip(tmp_path / "card.mp4", width=160, height=128, frames=frames))
     clip = tmp_path / "cut.mp4"
     with av.open(str(clip), "w") as container:
         stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 160, 128, "yuv444p"
+        stream.width, stream.height, stream.pix_fmt = 160, 128, pix_fmt
         stream.options = {"crf": "0", "g": str(gop), "keyint_min": str(gop)}
         for picture in face[:cut] + card[cut:]:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(picture.astype(np.uint8), format="rgb24")))
@@ -153,6 +154,26 @@ def test_at_a_cut_to_a_picture_without_a_face_the_edit_stops_on_the_cut(tmp_path
     assert all(d.mean() < 4 for d in diffs[cut:])  # after the cut only the codec's rounding differs
     sampled = json.loads((tmp_path / "r.json").read_text())["sampled_frames"]
     assert sampled[0]["frame"] == 0 and len(sampled[0]["faces"][0]["crop_corners"]) == 4
+
+
+def test_frames_without_a_face_are_the_input_frames_bit_for_bit_with_a_lossless_crf(tmp_path, model, make_clip):
+    """They are encoded from the decoded frames, not through RGB and back: with --crf 0 and the
+    input's pixel format, each is exactly the input's frame."""
+    cut = 14
+    clip = cut_clip(tmp_path, make_clip, cut, pix_fmt="yuv420p")
+    out = tmp_path / "out.mp4"
+    result = CliRunner().invoke(app, ["video", str(clip), "--expression", "happy", "-m", str(model), "-o", str(out),
+                                      "--crf", "0", "--framing", "synthetic"])
+    assert result.exit_code == 0, result.output
+
+    def planes(path):
+        with av.open(str(path)) as container:
+            return [frame.to_ndarray() for frame in container.decode(video=0)]  # yuv420p as stored
+
+    before, after = planes(clip), planes(out)
+    assert len(before) == len(after) == 30
+    assert all(np.array_equal(a, b) for a, b in zip(before[cut:], after[cut:], strict=True))
+    assert not any(np.array_equal(a, b) for a, b in zip(before[: cut - FADE], after[: cut - FADE], strict=True))
 
 
 def test_a_follower_given_the_regular_passes_makes_the_crops_of_one_that_searched_itself():
