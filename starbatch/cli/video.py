@@ -146,7 +146,7 @@ def video(
             from starbatch.engines.video import edit_video
 
             summary = edit_video(input_path, output, editor, settings, batch_size=batch_size,
-                                 faces=faces.value, no_face=no_face.value)  # fmt: skip
+                                 faces=faces.value, no_face=no_face.value, resume=record["settings"])  # fmt: skip
     except StarbatchError as error:
         typer.echo(f"starbatch: error: {error}", err=True)
         raise typer.Exit(1) from None

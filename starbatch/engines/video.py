@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from starbatch.engines.pipeline import WriteBehind, batches, read_ahead
+from starbatch.engines.video_parts import ClipParts, PartWriter
 from starbatch.errors import NoFaceFound, StarbatchError
 from starbatch.faces.detection import Placement, centre_box, find_faces, placements
 from starbatch.faces.retinaface import Face
@@ -155,17 +156,19 @@ def edit_segment(
     info: VideoInfo,
     segment: Segment,
     editor: Editor,
-    writer: SegmentWriter,
+    writer: SegmentWriter | PartWriter,
     batch_size: int = 8,
     on_frames: Callable[[int], None] = lambda n: None,
     faces: str = "detect",
     planned: list[PlannedFrame] | None = None,
+    skip: int = 0,
 ) -> SegmentResult:
     """Decode, edit and encode one segment with I/O overlapping the model.
 
     faces="detect": every face followed from the segment's first frame (faces/tracking.py) and
     aligned to the editor's framing, or the crops `planned` for the segment's frames (`follow_clip`;
-    a frame past them passes through); "center": each frame's central square."""
+    a frame past them passes through); "center": each frame's central square. The first `skip`
+    frames (a resumed clip's finished parts) are decoded and followed, not edited or written."""
     gaps = frame_durations(info)
     result = SegmentResult()
     size = editor.image_size
@@ -192,8 +195,14 @@ def edit_segment(
                                         "found": len(found), "faces": [crop.report() for crop in crops]})
             yield item, crops
 
+    skipped_crops = [0]  # counted on the reading thread, added at the end
+
     def prepared() -> Iterator[FrameItem]:
-        for (frame, photo), crops in placed():
+        for index, ((frame, photo), crops) in enumerate(placed()):
+            if index < skip:
+                skipped_crops[0] += len(crops)
+                on_frames(1)
+                continue
             duration = gaps.get(frame.pts) or frame.duration
             yield FrameItem(frame.pts, duration, photo, crops, [model_input(photo, crop, size) for crop in crops],
                             frame)
@@ -220,6 +229,7 @@ def edit_segment(
             _raise_first(behind.settled())
         _raise_first(behind.drain())
     result.frames = writer.frames
+    result.crops += skipped_crops[0]
     return result
 
 
@@ -238,32 +248,42 @@ def edit_video(
     progress: bool = True,
     faces: str = "detect",
     no_face: str = "copy",
+    resume: dict | None = None,
 ) -> dict:
-    """`starbatch video` in-process: one segment, then the join that brings the audio back.
+    """`starbatch video` in-process: the clip followed and edited in one pass, written in parts
+    (engines/video_parts.py), then the join that brings the audio back.
 
     `faces`: "detect" (faces followed; a clip in which none is found follows `no_face`: "copy"
     writes its frames unchanged, "skip" writes nothing, "fail" raises NoFaceFound and writes
-    nothing) or "center" (each frame's central square)."""
+    nothing) or "center" (each frame's central square). `resume`: the run's settings; parts an
+    interrupted run with the same settings finished are kept (None: none are)."""
     start = time.perf_counter()
     info = probe(input_path)
     settled = fix_clip(editor, info, faces)
     if settled is not None:
         editor.use(settled)
-    temporary = output.with_name(f".{output.stem}.video.partial.mp4")
+    parts = ClipParts(output, info, resume)
+    if parts.finished:
+        print(f"resuming {info.path}: {parts.finished} of {parts.count} parts ({parts.done_frames} of "
+              f"{info.frame_count} frames) were edited by an earlier run with these settings", file=sys.stderr)
     bar = _progress(info, progress)
+    writer = parts.writer(settings or EncodeSettings())
     try:
-        writer = SegmentWriter(temporary, info, settings or EncodeSettings())
+        result = edit_segment(info, plan_segments(info, 1)[0], editor, writer, batch_size, bar.update, faces,
+                              skip=parts.done_frames)  # fmt: skip
+        writer.close()
+    except BaseException:  # Ctrl-C included: the finished parts stay for the rerun
+        writer.abandon()
+        bar.close()
+        raise
+    bar.close()
+    if faces == "detect" and not result.crops:
         try:
-            result = edit_segment(info, plan_segments(info, 1)[0], editor, writer, batch_size, bar.update, faces)
+            return without_face(info, output, no_face, time.perf_counter() - start, [result], parts.all())
         finally:
-            writer.close()
-        bar.close()
-        if faces == "detect" and not result.crops:
-            return without_face(info, output, no_face, time.perf_counter() - start, [result], [temporary])
-        join(info, [temporary], output)
-    finally:
-        bar.close()
-        temporary.unlink(missing_ok=True)
+            parts.remove()
+    join(info, parts.all(), output)  # a join that fails (a full disk) keeps the parts for the rerun
+    parts.remove()
     return summarize(info, output, time.perf_counter() - start, [result])
 
 

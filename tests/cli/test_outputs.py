@@ -7,6 +7,7 @@ import re
 import subprocess
 import threading
 
+import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -246,3 +247,53 @@ def test_edit_says_which_files_in_the_folder_it_leaves_because_they_are_not_phot
     assert (f"ignoring 1 file that is not jpg, png, webp, bmp and tiff photos (.heic), e.g. "
             f"{photos / 'IMG_0001.HEIC'}") in result.output
     assert [p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")] == ["a.jpg"]
+
+
+@pytest.mark.parametrize("faces", ["center", "detect"])
+def test_a_video_interrupted_mid_clip_resumes_from_its_finished_parts_to_the_same_frames(tmp_path, model, make_clip,
+                                                                                         monkeypatch, faces):
+    """With faces followed too: the rerun follows them through the finished parts' frames again,
+    so the frames it edits are the uninterrupted run's."""
+    import av
+
+    from starbatch.engines import video_parts
+    from starbatch.media.video import SegmentWriter
+
+    monkeypatch.setattr(video_parts, "part_frames", lambda info: 8)  # the 40-frame clip in 5 parts
+    clip = make_clip(tmp_path / "talk.mp4", frames=40, width=160, height=128, face=faces == "detect")
+    how = CENTRE if faces == "center" else ("--framing", "synthetic")
+    args = ("video", clip, "--expression", "happy", "-m", model, "--batch-size", "2", *how)
+    assert run(*args, "-o", tmp_path / "whole.mp4").exit_code == 0
+    real_write, written = SegmentWriter.write, []
+
+    def interrupted(self, rgb, pts, duration):
+        if self.first_frame == 16 and self.frames == 3:  # Ctrl-C in the third part
+            raise KeyboardInterrupt
+        written.append(pts)
+        real_write(self, rgb, pts, duration)
+
+    monkeypatch.setattr(SegmentWriter, "write", interrupted)
+    out = tmp_path / "out.mp4"
+    assert run(*args, "-o", out).exit_code != 0 and not out.exists()
+    parts = tmp_path / ".out.mp4.parts"
+    assert sorted(p.name for p in parts.iterdir()) == ["part_00000.mp4", "part_00001.mp4", "settings.json"]
+    monkeypatch.setattr(SegmentWriter, "write", lambda self, *a: written.append(a[1]) or real_write(self, *a))
+    written.clear()
+    result = run(*args, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "2 of 5 parts (16 of 40 frames) were edited by an earlier run with these settings" in result.output
+    assert len(written) == 24 and not parts.exists()  # only the unfinished frames edited; the parts gone
+
+    def frames(path):
+        with av.open(str(path)) as container:
+            return [(frame.pts, frame.to_ndarray()) for frame in container.decode(video=0)]
+
+    whole, resumed = frames(tmp_path / "whole.mp4"), frames(out)
+    assert len(whole) == len(resumed) == 40
+    assert all(a[0] == b[0] and np.array_equal(a[1], b[1]) for a, b in zip(whole, resumed, strict=True))
+    monkeypatch.setattr(SegmentWriter, "write", interrupted)  # again; then a rerun with other settings
+    assert run(*args, "-o", tmp_path / "again.mp4").exit_code != 0 and (tmp_path / ".again.mp4.parts").is_dir()
+    monkeypatch.setattr(SegmentWriter, "write", lambda self, *a: written.append(a[1]) or real_write(self, *a))
+    written.clear()
+    other = run("video", clip, "--expression", "sad", "-m", model, *how, "-o", tmp_path / "again.mp4")
+    assert other.exit_code == 0 and "resuming" not in other.output and len(written) == 40
