@@ -284,7 +284,7 @@ def edit_video(
             parts.remove()
     join(info, parts.all(), output)  # a join that fails (a full disk) keeps the parts for the rerun
     parts.remove()
-    return summarize(info, output, time.perf_counter() - start, [result])
+    return summarize(info, output, time.perf_counter() - start, [result], parts.done_frames)
 
 
 def without_face(info: VideoInfo, output: Path, no_face: str, seconds: float, results: list[SegmentResult],
@@ -320,14 +320,17 @@ def edit_segment_to_bytes(info: VideoInfo, segment: Segment, editor: Editor, set
     return sink.getvalue(), result
 
 
-def summarize(info: VideoInfo, output: Path, seconds: float, results: list[SegmentResult]) -> dict:
-    fps = info.frame_count / seconds if seconds > 0 else 0.0
+def summarize(info: VideoInfo, output: Path, seconds: float, results: list[SegmentResult], resumed: int = 0) -> dict:
+    """The clip's summary line and report; `resumed`: frames an earlier run had finished (not in the rate)."""
+    fps = (info.frame_count - resumed) / seconds if seconds > 0 else 0.0
     crops = sum(result.crops for result in results)
     status = "edited" if crops else "no face"
+    earlier = f"; {resumed} of them by the earlier run" if resumed else ""
     print(f"edited {info.frame_count} frames ({crops} face crops{'' if crops else ': no face found, frames unchanged'}"
-          f") in {seconds:.1f} s ({fps:.2f} frames/s) -> {output}", file=sys.stderr)  # fmt: skip
+          f") in {seconds:.1f} s ({fps:.2f} frames/s{earlier}) -> {output}", file=sys.stderr)  # fmt: skip
     return {"input": str(info.path), "output": str(output), "status": status, "frames": info.frame_count,
             "faces_edited": crops, "seconds": round(seconds, 3), "frames_per_second": round(fps, 3),
+            "resumed_frames": resumed,
             "sampled_frames": [entry for result in results for entry in result.searched]}  # fmt: skip
 
 

@@ -282,6 +282,8 @@ def test_a_video_interrupted_mid_clip_resumes_from_its_finished_parts_to_the_sam
     result = run(*args, "-o", out)
     assert result.exit_code == 0, result.output
     assert "2 of 5 parts (16 of 40 frames) were edited by an earlier run with these settings" in result.output
+    assert re.search(r"edited 40 frames \(40 face crops\) in [\d.]+ s \([\d.]+ frames/s; 16 of them by the earlier "
+                     r"run\)", result.output), result.output
     assert len(written) == 24 and not parts.exists()  # only the unfinished frames edited; the parts gone
 
     def frames(path):
