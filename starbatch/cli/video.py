@@ -141,7 +141,8 @@ def video(
             from starbatch.engines.ray_pool import edit_video_ray
 
             summary = edit_video_ray(input_path, output, spec, settings, workers=workers, address=address,
-                                     batch_size=batch_size, faces=faces.value, no_face=no_face.value)  # fmt: skip
+                                     batch_size=batch_size, faces=faces.value, no_face=no_face.value,
+                                     resume=record["settings"])  # fmt: skip
         else:
             from starbatch.engines.video import edit_video
 

@@ -17,10 +17,11 @@ only, once, after all of them came back.
 """
 
 import math
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from starbatch.engines.photos import Outcome, by_photo, run_edit
@@ -34,6 +35,7 @@ from starbatch.engines.video import (
     summarize,
     without_face,
 )
+from starbatch.engines.video_parts import SegmentParts
 from starbatch.errors import StarbatchError
 from starbatch.extras import RAY, require
 from starbatch.inference.editor import EditorSpec
@@ -191,8 +193,10 @@ def _written_since(path: Path, started_ns: int) -> bool:
 def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: EncodeSettings,
                    workers: int | None = None, address: str | None = None, batch_size: int = 8,
                    progress: bool = True, faces: str = "detect", worker_class: type = EditWorker,
-                   no_face: str = "copy") -> dict:  # fmt: skip
-    """`starbatch video` on Ray: keyframe-aligned segments edited in parallel, joined in order.
+                   no_face: str = "copy", resume: dict | None = None) -> dict:  # fmt: skip
+    """`starbatch video` on Ray: keyframe-aligned segments edited in parallel, joined in order;
+    each kept as it arrives, so a rerun with the same settings (`resume`) and workers edits only
+    the segments not yet kept (engines/video_parts.py).
 
     The conditioning is fixed once on the driver, so every segment uses the same. Faces are followed
     through the whole clip, as in-process: the workers make the clip's regular detector passes over
@@ -211,6 +215,11 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
         spec = replace(spec, request=settled)
     engine = RayEngine(spec, workers, address, worker_class)
     segments = plan_segments(info, 2 * engine.workers)
+    kept = SegmentParts(output, resume, segments)
+    todo = [index for index in range(len(segments)) if not kept.finished(index)]
+    if len(todo) < len(segments):
+        print(f"resuming {info.path}: {len(segments) - len(todo)} of {len(segments)} segments were edited by an "
+              "earlier run with these settings", file=sys.stderr)  # fmt: skip
 
     def bar(what: str) -> Progress:
         return Progress(total=info.frame_count, unit="frame", desc=f"{info.path.name}: {what}", dynamic_ncols=True,
@@ -234,13 +243,28 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
                     searched.update(found)
             planned = follow_clip(info, searched, driver_editor.framing, driver_editor.image_size)
             plans = [planned[segment.first_frame : segment.first_frame + segment.frame_count] for segment in segments]
+        def keep(i: int, part: tuple[bytes, SegmentResult]) -> None:
+            kept.save(todo[i], part[0], asdict(part[1]))
+            editing.update(segments[todo[i]].frame_count)
+
         with bar("edit") as editing:
-            parts = engine.map_shards(list(zip(segments, plans, strict=True)), call,
-                                      lambda i, _: editing.update(segments[i].frame_count))  # fmt: skip
+            editing.update(sum(segment.frame_count for index, segment in enumerate(segments) if index not in todo))
+            engine.map_shards([(segments[i], plans[i]) for i in todo], call, keep)
+    except BaseException:
+        if not kept.any():  # nothing finished: nothing to keep for a rerun
+            kept.remove()
+        raise
     finally:
         engine.close()
-    results = [result for _, result in parts]
+    parts = [kept.load(index) for index in range(len(segments))]
+    results = [SegmentResult(**result) for _, result in parts]
+    resumed = sum(segments[index].frame_count for index in range(len(segments)) if index not in todo)
     if faces == "detect" and not sum(result.crops for result in results):
-        return without_face(info, output, no_face, time.perf_counter() - start, results, [data for data, _ in parts])
-    join(info, [data for data, _ in parts], output)
-    return summarize(info, output, time.perf_counter() - start, results)
+        try:
+            return without_face(info, output, no_face, time.perf_counter() - start, results,
+                                [video for video, _ in parts])  # fmt: skip
+        finally:
+            kept.remove()
+    join(info, [video for video, _ in parts], output)  # a join that fails keeps the segments for the rerun
+    kept.remove()
+    return summarize(info, output, time.perf_counter() - start, results, resumed)

@@ -6,6 +6,7 @@ the same settings (the run record's, stored in the folder) keeps the finished pa
 follows the faces through their frames again (the follower's state at a part's start is what the
 first run had there, so the result is the uninterrupted run's) and edits and encodes only the rest.
 The parts are joined into the output as the Ray engine's segments are, and the folder removed.
+The Ray engine keeps its keyframe segments there the same way (SegmentParts), each as it arrives.
 """
 
 import json
@@ -31,28 +32,33 @@ def part_frames(info: VideoInfo) -> int:
     return max(1, round(PART_SECONDS * rate))
 
 
+def _settled_folder(output: Path, settings: dict | None) -> Path:
+    """The output's parts folder, emptied unless an earlier run with `settings` made it (None: always)."""
+    folder = parts_folder(output)
+    try:
+        earlier = json.loads((folder / RECORD).read_text())
+    except (OSError, ValueError):
+        earlier = None
+    if settings is None or earlier != settings:  # another run's, or none: start again
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        if settings is not None:
+            write_atomically(folder / RECORD, (json.dumps(settings, sort_keys=True) + "\n").encode())
+    return folder
+
+
 class ClipParts:
     """The parts folder of one output: what an earlier run with these settings finished, and the
     writer of the rest."""
 
     def __init__(self, output: Path, info: VideoInfo, settings: dict | None):
         """`settings`: what makes the output (the run record's); None: nothing is resumed."""
-        self.folder, self.info, self.per_part = parts_folder(output), info, part_frames(info)
+        self.info, self.per_part = info, part_frames(info)
         self.count = math.ceil(info.frame_count / self.per_part)
-        if settings is None or self._settings() != settings:  # another run's, or none: start again
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder.mkdir(parents=True, exist_ok=True)
-            if settings is not None:
-                write_atomically(self.folder / RECORD, (json.dumps(settings, sort_keys=True) + "\n").encode())
+        self.folder = _settled_folder(output, settings and {**settings, "part_frames": self.per_part})
         self.finished = 0
         while self.finished < self.count and self.path(self.finished).is_file():
             self.finished += 1
-
-    def _settings(self) -> dict | None:
-        try:
-            return json.loads((self.folder / RECORD).read_text())
-        except (OSError, ValueError):
-            return None
 
     def path(self, index: int) -> Path:
         return self.folder / f"part_{index:05d}.mp4"
@@ -121,3 +127,33 @@ class PartWriter:
         self._partial().unlink(missing_ok=True)
         if not self.parts.path(0).is_file():  # nothing finished: nothing to keep
             self.parts.remove()
+
+
+class SegmentParts:
+    """The Ray engine's keyframe segments, each kept as it arrives (its MP4 and what its edit did),
+    so that a rerun with the same settings and the same segments edits only the others."""
+
+    def __init__(self, output: Path, settings: dict | None, segments: list):
+        bounds = [[segment.start, segment.end] for segment in segments]
+        self.folder = _settled_folder(output, settings and {**settings, "segments": bounds})
+
+    def _paths(self, index: int) -> tuple[Path, Path]:
+        return self.folder / f"segment_{index:05d}.mp4", self.folder / f"segment_{index:05d}.json"
+
+    def finished(self, index: int) -> bool:
+        return self._paths(index)[1].is_file()  # written after its MP4
+
+    def save(self, index: int, data: bytes, result: dict) -> None:
+        video, done = self._paths(index)
+        write_atomically(video, data)
+        write_atomically(done, json.dumps(result).encode())
+
+    def load(self, index: int) -> tuple[Path, dict]:
+        video, done = self._paths(index)
+        return video, json.loads(done.read_text())
+
+    def any(self) -> bool:
+        return any(self.folder.glob("segment_*.json"))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -159,6 +159,46 @@ def test_a_killed_worker_loses_no_video_frame(tmp_path, ray_session, spec, marke
     assert audio_packets(tmp_path / "ray.mp4") == audio_packets(clip)
 
 
+def counting(folder):
+    """An EditWorker that leaves a file in `folder` for each segment it edits (workers are processes)."""
+
+    class Counts(EditWorker):
+        def edit_segment(self, info, segment, *args, **kwargs):
+            (folder / f"edited_{segment.first_frame}").touch()
+            return super().edit_segment(info, segment, *args, **kwargs)
+
+    return Counts
+
+
+def test_a_rerun_of_an_interrupted_ray_video_edits_only_the_segments_it_did_not_keep(tmp_path, ray_session, spec,
+                                                                                     make_clip, monkeypatch, capsys):
+    from starbatch.engines import video_parts
+    from starbatch.engines.ray_pool import edit_video_ray
+
+    clip = make_clip(tmp_path / "in.mp4", frames=24, gop=6, audio_seconds=0.5)
+    out, kept, settings = tmp_path / "out.mp4", tmp_path / ".out.mp4.parts", {"the run's settings": 1}
+    monkeypatch.setattr(video_parts.SegmentParts, "remove", lambda self: None)  # all kept, as if cut off at the end
+    edit_video_ray(clip, out, spec, EncodeSettings(), workers=2, progress=False, faces="center", resume=settings)
+    whole = decoded_frames(out)
+    out.unlink()
+    segments = sorted(kept.glob("segment_*.json"))
+    assert len(segments) >= 3
+    lost = segments[len(segments) // 2:]  # the run stopped before these were kept
+    for result in lost:
+        result.unlink()
+    monkeypatch.undo()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    again = edit_video_ray(clip, out, spec, EncodeSettings(), workers=2, progress=False, faces="center",
+                           resume=settings, worker_class=counting(marks))
+    kept_count = len(segments) - len(lost)
+    assert f"{kept_count} of {len(segments)} segments were edited by an earlier run" in capsys.readouterr().err
+    assert len(list(marks.iterdir())) == len(lost) and not kept.exists()
+    assert 0 < again["resumed_frames"] < 24
+    resumed = decoded_frames(out)
+    assert len(resumed) == len(whole) == 24 and all(np.array_equal(a, b) for a, b in zip(whole, resumed, strict=True))
+
+
 def test_two_ray_workers_edit_with_v2_styles_as_in_process(tmp_path, ray_session, v2_model):
     # The request travels as seeds and a domain; each worker makes the styles from its own copy of the model.
     spec = EditorSpec.from_options(v2_model, EditOptions(domain="male", seed="4,9"), "cpu", "fp32")
