@@ -69,7 +69,8 @@ class ClipParts:
         return min(self.info.frame_count, self.finished * self.per_part)
 
     def all(self) -> list[Path]:
-        return [self.path(index) for index in range(self.count)]
+        """The finished parts in order (as written: the decoder, not the probe, says how many frames)."""
+        return sorted(self.folder.glob("part_[0-9][0-9][0-9][0-9][0-9].mp4"))
 
     def writer(self, settings: EncodeSettings) -> "PartWriter":
         return PartWriter(self, settings)
