@@ -5,6 +5,7 @@ write the result back in the input's own mode and format. 16-bit colour PNGs and
 OpenCV, since Pillow reads them as 8-bit.
 """
 
+import functools
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default bomb limit
 
 FORMAT_BY_SUFFIX = {
     ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP",
-    ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+    ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".heic": "HEIF", ".heif": "HEIF",
 }  # fmt: skip
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 DEEP_RGB_MODES = ("RGB;16", "RGBA;16")  # 16-bit colour PNG and TIFF: Pillow would cut them to 8 bits
@@ -50,8 +51,18 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in FORMAT_BY_SUFFIX
 
 
+@functools.cache
+def _heif_support() -> None:
+    """HEIC / HEIF (phones' default) through pillow-heif, loaded for the first such file only."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
+
 def read_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     """Decode `path` upright; raise StarbatchError naming the cause for anything unreadable."""
+    if FORMAT_BY_SUFFIX.get(Path(path).suffix.lower()) == "HEIF":
+        _heif_support()
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -168,6 +179,8 @@ def _save_options(image: Image.Image) -> dict:
             pass
     elif image.format == "WEBP":
         options.update(quality=95, method=4)
+    elif image.format == "HEIF":
+        options["quality"] = 90  # pillow-heif's default is 50
     elif image.format == "TIFF":
         options["compression"] = image.info.get("compression", "raw")
     return options
@@ -196,6 +209,8 @@ def photo_to_image(photo: Photo) -> Image.Image:
 def encode_photo(photo: Photo, image_format: str | None = None) -> bytes:
     """Encode in `image_format` (default: the source's) with the source's save options."""
     image_format = image_format or photo.format
+    if image_format == "HEIF":
+        _heif_support()
     if photo.mode in DEEP_RGB_MODES and image_format in DEEP_FORMATS:
         return _encode_16_bit_colour(photo, image_format)
     if photo.mode in DEEP_RGB_MODES:  # another format asked for: 8 bits, as Pillow can write

@@ -19,7 +19,7 @@ from pathlib import Path
 from starbatch.errors import StarbatchError
 from starbatch.media.images import FORMAT_BY_SUFFIX, is_image_path
 
-IMAGE_KINDS = "jpg, png, webp, bmp and tiff"
+IMAGE_KINDS = "jpg, png, webp, bmp, tiff and heic"
 
 
 @dataclass(frozen=True)

@@ -241,12 +241,29 @@ def test_edit_says_which_files_in_the_folder_it_leaves_because_they_are_not_phot
     photos = tmp_path / "photos"
     photos.mkdir()
     Image.fromarray(face_like(64, 64, 1)).save(photos / "a.jpg")
-    (photos / "IMG_0001.HEIC").write_bytes(b"an iPhone photo")
+    (photos / "party.gif").write_bytes(b"GIF89a")
     result = run("edit", photos, "--to", "Young", "-m", model, "-o", tmp_path / "out", *CENTRE)
     assert result.exit_code == 0, result.output
-    assert (f"ignoring 1 file that is not jpg, png, webp, bmp and tiff photos (.heic), e.g. "
-            f"{photos / 'IMG_0001.HEIC'}") in result.output
+    assert (f"ignoring 1 file that is not jpg, png, webp, bmp, tiff and heic photos (.gif), e.g. "
+            f"{photos / 'party.gif'}") in result.output
     assert [p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")] == ["a.jpg"]
+
+
+def test_a_heic_photo_is_edited_into_a_heic_of_its_size_keeping_its_exif(tmp_path, model):
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    exif = Image.Exif()
+    exif[0x010F] = "a phone"  # Make
+    Image.fromarray(face_like(90, 70, 1)).save(photos / "IMG_0001.HEIC", quality=90, exif=exif.tobytes())
+    result = run("edit", photos, "--to", "Young", "-m", model, "-o", tmp_path / "out", *CENTRE)
+    assert result.exit_code == 0, result.output
+    source, edited = Image.open(photos / "IMG_0001.HEIC"), Image.open(tmp_path / "out" / "IMG_0001.HEIC")
+    assert (edited.format, edited.size) == ("HEIF", (90, 70)) and edited.getexif().get(0x010F) == "a phone"
+    difference = np.abs(np.asarray(edited, dtype=int) - np.asarray(source, dtype=int))
+    assert difference.mean() > 2  # edited, not copied
 
 
 @pytest.mark.parametrize("faces", ["center", "detect"])

@@ -31,12 +31,12 @@ def test_outputs_mirror_the_input_tree_and_the_output_folder_is_not_read(tmp_pat
 def test_files_that_are_not_photos_are_listed_as_ignored_but_not_hidden_ones_or_the_outputs(tmp_path):
     photos = tmp_path / "photos"
     put(photos / "a.jpg")
-    for name in ("clip.mov", "trip/IMG_0001.HEIC", "trip/anim.gif", ".DS_Store", ".git/objects/ab", "out/log.txt"):
+    for name in ("clip.mov", "trip/anim.gif", "trip/raw.CR2", ".DS_Store", ".git/objects/ab", "out/log.txt"):
         (photos / name).parent.mkdir(parents=True, exist_ok=True)
         (photos / name).write_bytes(b"x")
     plan = plan_jobs([photos], photos / "out", overwrite=False, crop_only=False)
     assert [j.input_path for j in plan.jobs] == [photos / "a.jpg"]
-    assert plan.ignored == [photos / "clip.mov", photos / "trip" / "IMG_0001.HEIC", photos / "trip" / "anim.gif"]
+    assert plan.ignored == [photos / "clip.mov", photos / "trip" / "anim.gif", photos / "trip" / "raw.CR2"]
 
 
 def test_crop_only_outputs_are_png_and_finished_outputs_are_skipped(tmp_path):
