@@ -310,13 +310,13 @@ def edit_photos(inputs: list[Path], out_dir: Path, engine: PhotoEngine, batch_si
         "failures": failures,
         "files": files,
     }
-    print(_summary_line(outcomes, len(variants), plan.skipped, seconds, out_dir), file=sys.stderr)
+    print(_summary_line(summary, outcomes, len(variants), plan.skipped), file=sys.stderr)
     return summary
 
 
-def _summary_line(outcomes: list[Outcome], variants: int, skipped: list[Job], seconds: float,
-                  out_dir: Path) -> str:
-    """The run in photos (inputs); with several outputs per photo, the outputs too."""
+def _summary_line(summary: dict, outcomes: list[Outcome], variants: int, skipped: list[Job]) -> str:
+    """The run in photos (inputs), where the report counts outputs; with several outputs per photo,
+    the outputs too."""
     def photos(status: str) -> int:
         return len({o.job.input_path for o in outcomes if o.status == status})
 
@@ -325,11 +325,9 @@ def _summary_line(outcomes: list[Outcome], variants: int, skipped: list[Job], se
 
     faces_of = {o.job.input_path: len(o.faces) for o in outcomes if o.status == "edited" and o.faces}
     faces = sum(faces_of.values())  # a photo's faces, however many outputs each
-    outputs = sum(o.status == "edited" for o in outcomes)
     without = len({o.job.input_path for o in outcomes if o.status == "no face" or o.error == NO_FACE})
-    per_photo = f" ({plural(outputs, 'output')})" if variants > 1 else ""
-    rate = outputs / seconds if seconds > 0 else 0.0
+    per_photo = f" ({plural(summary['edited'], 'output')})" if variants > 1 else ""
     skipped_photos = len({job.input_path for job in skipped})
     return (f"{plural(faces, 'face')} edited in {plural(photos('edited'), 'photo')}{per_photo}, "
-            f"{without} without a face; skipped {skipped_photos}, failed {photos('failed')} in {seconds:.1f} s "
-            f"({rate:.2f} images/s) -> {out_dir}")
+            f"{without} without a face; skipped {skipped_photos}, failed {photos('failed')} in "
+            f"{summary['seconds']:.1f} s ({summary['images_per_second']:.2f} images/s) -> {summary['output_folder']}")

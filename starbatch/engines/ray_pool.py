@@ -217,6 +217,7 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
     segments = plan_segments(info, 2 * engine.workers)
     kept = SegmentParts(output, resume, segments)
     todo = [index for index in range(len(segments)) if not kept.finished(index)]
+    resumed = sum(segment.frame_count for index, segment in enumerate(segments) if index not in todo)
     if len(todo) < len(segments):
         print(f"resuming {info.path}: {len(segments) - len(todo)} of {len(segments)} segments were edited by an "
               "earlier run with these settings", file=sys.stderr)  # fmt: skip
@@ -248,7 +249,7 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
             editing.update(segments[todo[i]].frame_count)
 
         with bar("edit") as editing:
-            editing.update(sum(segment.frame_count for index, segment in enumerate(segments) if index not in todo))
+            editing.update(resumed)
             engine.map_shards([(segments[i], plans[i]) for i in todo], call, keep)
     except BaseException:
         if not kept.any():  # nothing finished: nothing to keep for a rerun
@@ -258,7 +259,6 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
         engine.close()
     parts = [kept.load(index) for index in range(len(segments))]
     results = [SegmentResult(**result) for _, result in parts]
-    resumed = sum(segments[index].frame_count for index in range(len(segments)) if index not in todo)
     if faces == "detect" and not sum(result.crops for result in results):
         try:
             return without_face(info, output, no_face, time.perf_counter() - start, results,

@@ -42,6 +42,7 @@ from starbatch.media.video import (
     VideoInfo,
     as_stored,
     decode_segment,
+    encodes_as_decoded,
     frame_at,
     join,
     plan_segments,
@@ -214,10 +215,13 @@ def edit_segment(
             for crop, before in zip(item.crops, item.model_inputs, strict=True):
                 photo = paste_edit(photo, crop, torch.from_numpy(before), edited[start])
                 start += 1
-            if item.crops:
-                writer.write(as_stored(photo.rgb, info.rotation), item.pts, item.duration)
-            else:  # not through RGB and back: with a lossless --crf 0 the frame stays bit-exact
+            # A frame without a crop is not taken through RGB and back where the encoder takes it as
+            # decoded: with a lossless --crf 0 it stays bit-exact. (Converted directly 4:4:4 -> 4:2:0
+            # by swscale it came out further off than through RGB.)
+            if not item.crops and encodes_as_decoded(item.decoded, info):
                 writer.write_decoded(item.decoded, item.pts, item.duration)
+            else:
+                writer.write(as_stored(photo.rgb, info.rotation), item.pts, item.duration)
         on_frames(len(batch))
 
     with WriteBehind(encode, threads=1, depth=2) as behind:  # one encoder, frames in order

@@ -92,13 +92,20 @@ DEFAULT_CODECS = ("libx264", "libvpx-vp9", "mpeg4")
 
 def default_codec(output: Path) -> str:
     """The encoder for `output` when the user names none (check_output refuses a container none fits)."""
-    for codec in DEFAULT_CODECS:
-        try:
-            _named_container(output).add_stream(codec)
-            return codec
-        except ValueError:  # no container for the name, or it cannot hold this codec
-            continue
-    return DEFAULT_CODECS[0]
+    try:
+        container = _named_container(output)
+    except ValueError:  # no container for the name: check_output says so
+        return DEFAULT_CODECS[0]
+    try:
+        for codec in DEFAULT_CODECS:
+            try:
+                container.add_stream(codec)
+                return codec
+            except ValueError:  # the container cannot hold this codec
+                continue
+        return DEFAULT_CODECS[0]
+    finally:
+        container.close()
 
 
 def _named_container(output: Path) -> av.container.OutputContainer:
@@ -127,6 +134,8 @@ def check_output(output: Path, settings: EncodeSettings) -> None:
     except ValueError:
         raise StarbatchError(f"-o {output}: a {Path(output).suffix} file cannot hold {settings.resolved_codec()} "
                              "video; choose another --codec, or -o NAME.mp4 or NAME.mkv") from None  # fmt: skip
+    finally:
+        container.close()
 
 
 def check_copies(input_path: Path, output: Path) -> None:
@@ -137,8 +146,8 @@ def check_copies(input_path: Path, output: Path) -> None:
         original = _open(input_path)
     except StarbatchError:
         return
+    container = _named_container(output)
     try:
-        container = _named_container(output)
         for stream in original.streams:
             if stream.type not in COPIED_STREAM_TYPES:
                 continue
@@ -147,6 +156,7 @@ def check_copies(input_path: Path, output: Path) -> None:
             except ValueError:
                 raise StarbatchError(_cannot_copy(input_path, stream, Path(output).suffix)) from None
     finally:
+        container.close()
         original.close()
 
 
@@ -335,6 +345,16 @@ def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
     return np.rot90(rgb, (rotation // 90) % 4)
 
 
+def encoded_pixel_format(info: VideoInfo) -> str:
+    """4:2:0, or 4:4:4 where a side is odd (4:2:0 cannot hold it at the exact size)."""
+    return "yuv444p" if info.width % 2 or info.height % 2 else "yuv420p"
+
+
+def encodes_as_decoded(frame: av.VideoFrame, info: VideoInfo) -> bool:
+    """Whether the encoder takes `frame` as it was decoded: the clip's size, the encoded pixel format."""
+    return (frame.width, frame.height) == (info.width, info.height) and frame.format.name == encoded_pixel_format(info)
+
+
 def as_stored(rgb: np.ndarray, rotation: int) -> np.ndarray:
     """Undo `upright`: the encoder gets pixels as the input stored them, rotation goes in metadata."""
     return np.ascontiguousarray(np.rot90(rgb, -(rotation // 90) % 4))
@@ -368,7 +388,7 @@ class SegmentWriter:
             raise StarbatchError(f"--codec {settings.codec}: not an encoder FFmpeg has here ({error})") from None
         context = self.stream.codec_context
         self.stream.width, self.stream.height = info.width, info.height
-        self.stream.pix_fmt = "yuv444p" if odd else "yuv420p"
+        self.stream.pix_fmt = encoded_pixel_format(info)
         context.time_base = info.time_base  # without this, FFmpeg re-times frames
         context.flags |= av.codec.context.Flags.frame_duration  # packets keep the frames' durations
         self.stream.time_base = info.time_base
@@ -394,11 +414,7 @@ class SegmentWriter:
         self._encode(av.VideoFrame.from_ndarray(rgb, format="rgb24"), pts, duration)
 
     def write_decoded(self, decoded: av.VideoFrame, pts: int, duration: int | None) -> None:
-        """A frame as the decoder gave it: encoded as it is when it has the stream's pixel format, else
-        through RGB as an edited frame is (swscale's direct 4:4:4 -> 4:2:0 measured further off)."""
-        if decoded.format.name != self.stream.pix_fmt or (decoded.width, decoded.height) != (
-                self.stream.width, self.stream.height):  # fmt: skip
-            decoded = av.VideoFrame.from_ndarray(decoded.to_ndarray(format="rgb24"), format="rgb24")
+        """A frame as the decoder gave it, unconverted: one that `encodes_as_decoded`."""
         self._encode(decoded, pts, duration)
 
     def _encode(self, frame: av.VideoFrame, pts: int, duration: int | None) -> None:
