@@ -104,6 +104,10 @@ class TrainSettings:
         "v2: start G, F and E (and their moving averages) from a StarGAN v2 model file instead of random "
         "weights, to fine-tune it (e.g. the converted official model); D starts anew. The file's network "
         "options and domains must be the run's. A --resume continues from its checkpoint.", flag="--init", **FILE))
+    d_warmup: int = field(default=0, metadata=option(
+        "v2 with --init: the first N iterations train D alone (both D steps) against the file's G, F and E, "
+        "which stay as they are; then the usual iterations. A fresh D rewards whatever it has not yet seen "
+        "and sets a trained G back (docs/MODEL_CARD_V2.md)."))
     framing: str = field(default="synthetic", metadata=option(
         "v2: how the training faces were cropped (synthetic, celeba-hq, celeba, none), stored for edit."))
     g_lr: float = field(default=1e-4, metadata=option("G learning rate (v2: G and E)."))
@@ -142,7 +146,7 @@ class TrainSettings:
     V2_RESULT_FIELDS = ("architecture", "image_size", "batch_size", "iters", "decay_iters", "dim_in", "max_conv_dim",
                         "hidden_dim", "style_dim", "latent_dim", "w_hpf", "g_lr", "d_lr", "f_lr", "beta1", "beta2",
                         "weight_decay", "lambda_reg", "lambda_sty", "lambda_ds", "ds_iter", "lambda_cyc", "ema_beta",
-                        "seed")
+                        "d_warmup", "seed")
     # what a resume may change: more steps, the identity term added to fine-tune a model, a faster average
     CHANGEABLE_ON_RESUME = ("iters", "lambda_id", "ema_beta")
 
@@ -159,6 +163,9 @@ class TrainSettings:
         check_precision(self.precision, TRAIN_PRECISIONS)
         if self.iters < 1 or self.batch_size < 1:
             raise StarbatchError("--iters and --batch-size must be positive")
+        if self.d_warmup < 0 or (self.d_warmup and not (self.is_v2 and self.init_from)):
+            raise StarbatchError(f"--d-warmup {self.d_warmup}: give a number of iterations (0 or more) with --family "
+                                 "v2 --init MODEL: it warms a fresh D up to a trained G")
         if self.is_v2:
             self._validate_v2()
             return

@@ -177,3 +177,41 @@ def test_init_refuses_a_model_of_other_shapes_or_domains_in_one_line(straight, t
         Solver(v2_settings(tmp_path, init_from=str(model), data_dir=str(renamed)))
     with pytest.raises(StarbatchError, match="no such model file"):
         Solver(v2_settings(tmp_path, init_from=str(tmp_path / "missing.safetensors")))
+
+
+def test_d_warmup_trains_d_alone_first_then_every_network(straight, tmp_path, v2_settings):
+    """--d-warmup 2 with --init: iterations 0 and 1 step D twice each and leave G, F, E and their EMA
+    as the file has them; iteration 2 is the usual four steps."""
+    solver = Solver(v2_settings(tmp_path, init_from=str(straight / "model.safetensors"), d_warmup=2))
+    order = []
+    for name, optim in solver.optims.items():
+        optim.register_step_post_hook(lambda *_, name=name: order.append(name))
+    before = snapshot(solver)
+    ema_before = {name: [p.clone() for p in net.parameters()] for name, net in solver.ema.items()}
+    logs = [solver.iteration(i) for i in range(2)]
+    assert order == ["discriminator"] * 4
+    assert changed(before, snapshot(solver)) == {"discriminator"}
+    assert all(torch.equal(a, b) for name, net in solver.ema.items()
+               for a, b in zip(net.parameters(), ema_before[name], strict=True))
+    assert all("G/latent_adv" not in log and "D/ref_real" in log for log in logs)
+    solver.iteration(2)
+    assert order[4:] == ["discriminator", "discriminator", "generator", "mapping_network", "style_encoder",
+                         "generator"]
+
+
+def test_d_warmup_resumes_to_the_bit_across_its_end(straight, tmp_path, v2_settings, same_files):
+    model = str(straight / "model.safetensors")
+    run(v2_settings(tmp_path / "straight", init_from=model, d_warmup=2), progress=False)
+    run(v2_settings(tmp_path / "resumed", init_from=model, d_warmup=2), progress=False, stop_at=2)
+    run(v2_settings(tmp_path / "resumed", init_from=model, d_warmup=2), resume=True, progress=False)
+    same_files(tmp_path / "straight", tmp_path / "resumed",
+               ["model.safetensors", "checkpoints/step-00000004.safetensors"])
+    with pytest.raises(StarbatchError, match="trained with d_warmup=2, not 3"):
+        run(v2_settings(tmp_path / "resumed", init_from=model, d_warmup=3), resume=True, progress=False)
+
+
+@pytest.mark.parametrize("changes", [dict(d_warmup=5), dict(d_warmup=-1, init_from="m.safetensors")])
+def test_d_warmup_needs_init_and_a_count(tmp_path, v2_settings, changes):
+    with pytest.raises(StarbatchError, match=r"--d-warmup -?\d: give a number of iterations \(0 or more\) with "
+                                             "--family v2 --init MODEL"):
+        v2_settings(tmp_path, **changes).validate()

@@ -4,7 +4,8 @@ Each iteration, on one batch (data.py):
 1. D step with a latent style s = F(z, y_trg), 2. D step with a reference style s = E(x_ref, y_trg),
 3. G step with latent styles, which updates G, F and E, 4. G step with reference styles, which
 updates G only (E gets gradients there but its optimizer does not step, as in the official code),
-then the EMA (beta --ema-beta, official 0.999) of G, F and E, which the model file ships. lambda_ds
+then the EMA (beta --ema-beta, official 0.999) of G, F and E, which the model file ships. A run
+started from a model file (--init) may first run --d-warmup iterations of steps 1 and 2 only. lambda_ds
 falls linearly to 0 over ds_iter. Adam (0, 0.99) with weight decay 1e-4 for all four; lr 1e-4, and 1e-6 for F.
 With w_hpf > 0 a frozen FAN (frozen_fan.py) gives G its face masks: those of x_real in every step,
 and those of x_fake for the cycle's G(x_fake, s_org). As in the official code they are constants:
@@ -49,6 +50,7 @@ NETWORKS = (*AVERAGED, "discriminator")
 TRAINED_SUFFIX = "_train"  # checkpoint names of the trained (not averaged) G, F and E
 LATENT_STEP, REFERENCE_STEP = AVERAGED, ("generator",)  # which optimizers each G step advances
 # the train options that fix the networks' shapes (--init checks a model file against them)
+OPTIONS_ADDED_SINCE = {"d_warmup": 0}  # a checkpoint written before an option existed ran with this value
 SHAPE_OPTIONS = (("image-size", "img_size"), ("dim-in", "dim_in"), ("max-conv-dim", "max_conv_dim"),
                  ("hidden-dim", "hidden_dim"), ("style-dim", "style_dim"), ("latent-dim", "latent_dim"))
 
@@ -125,6 +127,8 @@ class Solver(SolverBase):
         log.update(self.d_step(x_real, y_org, y_trg, lambda: self.run["mapping_network"](z_trg, y_trg), "latent",
                                masks))
         log.update(self.d_step(x_real, y_org, y_trg, lambda: self.run["style_encoder"](x_ref, y_trg), "ref", masks))
+        if i < s.d_warmup:  # D catches up with a G loaded by --init; G, F, E and their EMA wait
+            return log
         log.update(self.g_step(x_real, y_org, y_trg, (z_trg, z_trg2), None, lambda_ds, LATENT_STEP, masks))
         log.update(self.g_step(x_real, y_org, y_trg, None, (x_ref, x_ref2), lambda_ds, REFERENCE_STEP, masks))
         for name in AVERAGED:
@@ -197,7 +201,7 @@ class Solver(SolverBase):
     def resume(self, path: Path) -> None:
         saved = state.load_checkpoint(path)
         ours = self.settings.result_view()
-        theirs = {k: saved.settings.get(k) for k in ours}
+        theirs = {k: saved.settings.get(k, OPTIONS_ADDED_SINCE.get(k)) for k in ours}
         changed = [k for k in ours if ours[k] != theirs[k] and k not in TrainSettings.CHANGEABLE_ON_RESUME]
         if changed:
             k = changed[0]
