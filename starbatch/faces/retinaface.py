@@ -31,7 +31,9 @@ best-scored WEAK_LOOKS per WORK_PIXELS searched get a look (`weak_box_budget`): 
 faces found. Boxes that could never be kept (`_usable`) go before NMS.
 
 Landmarks: the search's landmarks lean towards an upright, mid-sized face, so each face found is
-read again in an upright crop of its own, at REFINE_FACE px, and mirrored (see `_refined`).
+read again in an upright crop of its own, at REFINE_FACE px, and mirrored (see `_refined`); a box
+that reading does not find again (CONFIRM_THRESHOLD) is not a face: real face-free photos at sizes
+the constants were not tuned at gave boxes of 0.82-0.94 (a cat, the moon, stars) that read nothing.
 """
 
 import math
@@ -108,6 +110,12 @@ SMALL_PHOTO_ZOOM = 2.0
 REFINE_FACE = (64,)
 REFINE_CONTEXT = 2.25
 REFINE_THRESHOLD = 0.3  # the face is known to be there: a weaker reading still places its landmarks
+# A face must also be found again in its first upright reading (the crop or its mirror scoring
+# CONFIRM_THRESHOLD). Real faces of 35-340 px, upright or turned 30 degrees, read 0.96-1.0 there;
+# 10 of the 14 false boxes the real face-free photos gave at 800x600 to 1600x1200 (a cat's face,
+# the moon, stars, a rocket; 0.82-0.94 at the search) read nothing, the rest 0.44-0.70. Rendered
+# faces read lower than real ones: a bar of 0.5 lost 6-15% of them, 0.3 lost 0-1.4%.
+CONFIRM_THRESHOLD = 0.3
 REFINE_AGAIN = 5  # degrees: a face whose upright reading turned it more than this is read again
 
 
@@ -242,15 +250,18 @@ class FaceDetector:
         box = (*corners.min(axis=0), *corners.max(axis=0))  # the found box, upright in the photo
         return Face(tuple(float(v) for v in box), float(scores[best]), landmarks)
 
-    def _refined(self, photo: "_Pyramid", face: Face) -> Face:
+    def _refined(self, photo: "_Pyramid", face: Face) -> Face | None:
         """The face with its landmarks read again where the network reads them best: turned upright
-        (by its eye line), at the sizes REFINE_FACE, and mirrored; the readings averaged. The
+        (by its eye line), at the sizes REFINE_FACE, and mirrored; the readings averaged. None when
+        the first reading scores under CONFIRM_THRESHOLD: not a face. The
         search's landmarks lean towards an upright face (a face turned 25 degrees reads as turned
         5-18), so a face whose reading turns by more than REFINE_AGAIN degrees is read once more,
         upright by the new reading (benchmarks/results/face_detection_cpu.md)."""
         landmarks = face.landmarks
-        for _ in range(2):
-            read = self._read_upright(photo, landmarks, face.side)
+        for attempt in range(2):
+            read, score = self._read_upright(photo, landmarks, face.side)
+            if attempt == 0 and score < CONFIRM_THRESHOLD:
+                return None  # not a face upright and enlarged: a texture the search scored high
             if read is None:
                 break
             turn_change = abs(_degrees(_eye_angle(read) - _eye_angle(landmarks)))
@@ -259,14 +270,15 @@ class FaceDetector:
                 break
         return Face(face.box, face.score, landmarks)
 
-    def _read_upright(self, photo: "_Pyramid", landmarks: np.ndarray, face_side: float) -> np.ndarray | None:
-        """Landmarks read in an upright crop around their face, mapped back to photo pixels; None
-        when no face is found in the crop's middle."""
+    def _read_upright(self, photo: "_Pyramid", landmarks: np.ndarray,
+                      face_side: float) -> tuple[np.ndarray | None, float]:
+        """Landmarks read in an upright crop around their face, mapped back to photo pixels (None
+        when no face is found in the crop's middle), and the best reading's score (0 for none)."""
         from starbatch.faces import alignment
 
         turn = _eye_angle(landmarks)
         upright = np.array([[np.cos(turn), np.sin(turn)], [-np.sin(turn), np.cos(turn)]])
-        readings = []
+        readings, best = [], 0.0
         for face_px in REFINE_FACE:
             linear = (face_px / face_side) * upright
             side = int(face_px * REFINE_CONTEXT)
@@ -274,18 +286,20 @@ class FaceDetector:
             crop = alignment.warp_crop(photo.levels[0], to_crop, side)  # full resolution: landmarks
             to_photo = alignment.invert(to_crop)
             both = self._run([crop, np.ascontiguousarray(crop[:, ::-1])], REFINE_THRESHOLD)  # one batch
-            for mirrored, (_, _, points) in zip((False, True), both, strict=True):
+            for mirrored, (_, scores, points) in zip((False, True), both, strict=True):
                 if not len(points):
                     continue
-                nearest = points[np.argmin(np.hypot(*(points.mean(axis=1) - side / 2).T))].astype(np.float64)
+                index = np.argmin(np.hypot(*(points.mean(axis=1) - side / 2).T))
+                nearest = points[index].astype(np.float64)
                 if np.hypot(*(nearest.mean(axis=0) - side / 2)) > face_px / 4:
                     continue  # another face in the crop: not a reading of this one
+                best = max(best, float(scores[index]))
                 if mirrored:  # back from the mirror: x flips, and left and right swap
                     nearest = nearest[[1, 0, 2, 4, 3]] * (-1, 1) + (side, 0)
                 readings.append(alignment.apply(to_photo, nearest))
         if not readings:
-            return None
-        return np.mean(readings, axis=0)
+            return None, best
+        return np.mean(readings, axis=0), best
 
     def _search(self, rgb: np.ndarray, scale: float, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes (N, 4), scores (N,) and landmarks (N, 5, 2) above `threshold`, in photo pixels,
