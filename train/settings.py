@@ -106,8 +106,8 @@ class TrainSettings:
         "options and domains must be the run's. A --resume continues from its checkpoint.", flag="--init", **FILE))
     d_warmup: int = field(default=0, metadata=option(
         "v2 with --init: the first N iterations train D alone (both D steps) against the file's G, F and E, "
-        "which stay as they are; then the usual iterations. A fresh D rewards whatever it has not yet seen "
-        "and sets a trained G back (docs/MODEL_CARD_V2.md)."))
+        "which stay as they are; then the usual iterations. A fresh D sets a trained G back at first; on the "
+        "demo model 500 warm-up iterations did not prevent that (docs/MODEL_CARD_V2.md)."))
     framing: str = field(default="synthetic", metadata=option(
         "v2: how the training faces were cropped (synthetic, celeba-hq, celeba, none), stored for edit."))
     g_lr: float = field(default=1e-4, metadata=option("G learning rate (v2: G and E)."))

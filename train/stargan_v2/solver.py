@@ -49,8 +49,8 @@ AVERAGED = ("generator", "mapping_network", "style_encoder")  # the networks inf
 NETWORKS = (*AVERAGED, "discriminator")
 TRAINED_SUFFIX = "_train"  # checkpoint names of the trained (not averaged) G, F and E
 LATENT_STEP, REFERENCE_STEP = AVERAGED, ("generator",)  # which optimizers each G step advances
-# the train options that fix the networks' shapes (--init checks a model file against them)
 OPTIONS_ADDED_SINCE = {"d_warmup": 0}  # a checkpoint written before an option existed ran with this value
+# the train options that fix the networks' shapes (--init checks a model file against them)
 SHAPE_OPTIONS = (("image-size", "img_size"), ("dim-in", "dim_in"), ("max-conv-dim", "max_conv_dim"),
                  ("hidden-dim", "hidden_dim"), ("style-dim", "style_dim"), ("latent-dim", "latent_dim"))
 
