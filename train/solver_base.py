@@ -2,10 +2,12 @@
 the workers, device and precision, the run folder, the step, and the loop's own RNG. train/loop.py
 drives a solver by these; state.save_run_checkpoint and state.restore_run_rng read and write them."""
 
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from starbatch.errors import StarbatchError
 from starbatch.inference.runtime import TRAIN_PRECISIONS, resolve_precision
 from starbatch.train.settings import TrainSettings
 
@@ -24,3 +26,15 @@ class SolverBase:
         self.generator = torch.Generator().manual_seed(settings.seed * 7919 + rank)  # kept in checkpoints
         self.step = 0
         self.gather = gather
+
+    def check_resumable(self, path: Path, saved_settings: dict) -> None:
+        """Refuse a checkpoint trained with other result settings than this run's (those a resume may
+        change aside). A setting the file lacks was added since: the run had its default."""
+        ours = self.settings.result_view()
+        defaults = asdict(TrainSettings(out="", architecture=self.settings.architecture))
+        theirs = {k: saved_settings.get(k, defaults[k]) for k in ours}
+        changed = [k for k in ours if ours[k] != theirs[k] and k not in TrainSettings.CHANGEABLE_ON_RESUME]
+        if changed:
+            k = changed[0]
+            raise StarbatchError(f"{path}: trained with {k}={theirs[k]!r}, not {ours[k]!r}; "
+                                 "resume with the same settings or start a new --out")

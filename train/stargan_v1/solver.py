@@ -5,13 +5,12 @@ train_multi): a D update on each, and every n_critic iterations a G update on ea
 Target labels are the batch's labels shuffled (official `label_org[randperm]`).
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from starbatch.errors import StarbatchError
 from starbatch.inference.runtime import autocast
 from starbatch.models.model_file import save_model
 from starbatch.models.stargan_v1.config import ModelConfig
@@ -177,13 +176,7 @@ class Solver(SolverBase):
 
     def resume(self, path: Path) -> None:
         saved = state.load_checkpoint(path)
-        ours, defaults = self.settings.result_view(), asdict(TrainSettings(out=""))
-        theirs = {k: saved.settings.get(k, defaults[k]) for k in ours}  # older files lack newer fields
-        changed = [k for k in ours if ours[k] != theirs[k] and k not in TrainSettings.CHANGEABLE_ON_RESUME]
-        if changed:
-            k = changed[0]
-            raise StarbatchError(f"{path}: trained with {k}={theirs[k]!r}, not {ours[k]!r}; "
-                                 "resume with the same settings or start a new --out")
+        self.check_resumable(path, saved.settings)
         load_weights(self.G, saved.generator)
         load_weights(self.D, saved.discriminator)
         self.g_opt.load_state_dict(saved.optimizers["g"])

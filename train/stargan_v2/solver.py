@@ -49,7 +49,6 @@ AVERAGED = ("generator", "mapping_network", "style_encoder")  # the networks inf
 NETWORKS = (*AVERAGED, "discriminator")
 TRAINED_SUFFIX = "_train"  # checkpoint names of the trained (not averaged) G, F and E
 LATENT_STEP, REFERENCE_STEP = AVERAGED, ("generator",)  # which optimizers each G step advances
-OPTIONS_ADDED_SINCE = {"d_warmup": 0}  # a checkpoint written before an option existed ran with this value
 # the train options that fix the networks' shapes (--init checks a model file against them)
 SHAPE_OPTIONS = (("image-size", "img_size"), ("dim-in", "dim_in"), ("max-conv-dim", "max_conv_dim"),
                  ("hidden-dim", "hidden_dim"), ("style-dim", "style_dim"), ("latent-dim", "latent_dim"))
@@ -200,13 +199,7 @@ class Solver(SolverBase):
 
     def resume(self, path: Path) -> None:
         saved = state.load_checkpoint(path)
-        ours = self.settings.result_view()
-        theirs = {k: saved.settings.get(k, OPTIONS_ADDED_SINCE.get(k)) for k in ours}
-        changed = [k for k in ours if ours[k] != theirs[k] and k not in TrainSettings.CHANGEABLE_ON_RESUME]
-        if changed:
-            k = changed[0]
-            raise StarbatchError(f"{path}: trained with {k}={theirs[k]!r}, not {ours[k]!r}; "
-                                 "resume with the same settings or start a new --out")
+        self.check_resumable(path, saved.settings)
         if tuple(saved.config.domains) != self.config.domains:
             raise StarbatchError(f"{path}: trained on domains {list(saved.config.domains)}, but "
                                  f"{self.settings.data_dir} holds {list(self.config.domains)}")
