@@ -32,8 +32,9 @@ faces found. Boxes that could never be kept (`_usable`) go before NMS.
 
 Landmarks: the search's landmarks lean towards an upright, mid-sized face, so each face found is
 read again in an upright crop of its own, at REFINE_FACE px, and mirrored (see `_refined`); a box
-that reading does not find again (CONFIRM_THRESHOLD) is not a face: real face-free photos at sizes
-the constants were not tuned at gave boxes of 0.82-0.94 (a cat, the moon, stars) that read nothing.
+that reading does not find again (CONFIRM_THRESHOLD, or closer, CONFIRM_AGAIN) is not a face: real
+face-free photos at sizes the constants were not tuned at gave boxes of 0.82-0.94 (a cat, the moon,
+stars) that read nothing.
 """
 
 import math
@@ -116,6 +117,11 @@ REFINE_THRESHOLD = 0.3  # the face is known to be there: a weaker reading still 
 # the moon, stars, a rocket; 0.82-0.94 at the search) read nothing, the rest 0.44-0.70. Rendered
 # faces read lower than real ones: a bar of 0.5 lost 6-15% of them, 0.3 lost 0-1.4%.
 CONFIRM_THRESHOLD = 0.3
+# A face that first reading does not find is read once more at CONFIRM_AGAIN px, and kept if that
+# scores CONFIRM_AGAIN_THRESHOLD: rendered faces of 160-384 px missed the 64 px reading 1-3% of the
+# time and 5 of 6 (256 px) and 5 of 8 (384 px) read 0.31-0.95 at 96; of the 12 false boxes on the
+# real face-free photos that reached it, 10 read nothing at 96 and two 0.42 and 0.44 (stars).
+CONFIRM_AGAIN, CONFIRM_AGAIN_THRESHOLD = (96,), 0.5
 REFINE_AGAIN = 5  # degrees: a face whose upright reading turned it more than this is read again
 
 
@@ -253,7 +259,8 @@ class FaceDetector:
     def _refined(self, photo: "_Pyramid", face: Face) -> Face | None:
         """The face with its landmarks read again where the network reads them best: turned upright
         (by its eye line), at the sizes REFINE_FACE, and mirrored; the readings averaged. None when
-        the first reading scores under CONFIRM_THRESHOLD: not a face. The
+        the first reading scores under CONFIRM_THRESHOLD and one at CONFIRM_AGAIN px under
+        CONFIRM_AGAIN_THRESHOLD: not a face. The
         search's landmarks lean towards an upright face (a face turned 25 degrees reads as turned
         5-18), so a face whose reading turns by more than REFINE_AGAIN degrees is read once more,
         upright by the new reading (benchmarks/results/face_detection_cpu.md)."""
@@ -261,7 +268,9 @@ class FaceDetector:
         for attempt in range(2):
             read, score = self._read_upright(photo, landmarks, face.side)
             if attempt == 0 and score < CONFIRM_THRESHOLD:
-                return None  # not a face upright and enlarged: a texture the search scored high
+                read, score = self._read_upright(photo, landmarks, face.side, CONFIRM_AGAIN)
+                if score < CONFIRM_AGAIN_THRESHOLD:
+                    return None  # not a face upright and enlarged: a texture the search scored high
             if read is None:
                 break
             turn_change = abs(_degrees(_eye_angle(read) - _eye_angle(landmarks)))
@@ -270,8 +279,8 @@ class FaceDetector:
                 break
         return Face(face.box, face.score, landmarks)
 
-    def _read_upright(self, photo: "_Pyramid", landmarks: np.ndarray,
-                      face_side: float) -> tuple[np.ndarray | None, float]:
+    def _read_upright(self, photo: "_Pyramid", landmarks: np.ndarray, face_side: float,
+                      sizes: tuple[int, ...] = REFINE_FACE) -> tuple[np.ndarray | None, float]:
         """Landmarks read in an upright crop around their face, mapped back to photo pixels (None
         when no face is found in the crop's middle), and the best reading's score (0 for none)."""
         from starbatch.faces import alignment
@@ -279,7 +288,7 @@ class FaceDetector:
         turn = _eye_angle(landmarks)
         upright = np.array([[np.cos(turn), np.sin(turn)], [-np.sin(turn), np.cos(turn)]])
         readings, best = [], 0.0
-        for face_px in REFINE_FACE:
+        for face_px in sizes:
             linear = (face_px / face_side) * upright
             side = int(face_px * REFINE_CONTEXT)
             to_crop = np.hstack([linear, (side / 2 - linear @ landmarks.mean(axis=0))[:, None]])

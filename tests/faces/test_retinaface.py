@@ -120,6 +120,18 @@ def test_a_box_the_search_scores_high_but_not_found_upright_is_no_face(detector,
     assert strong and max(face.score for face in strong) >= SCORE_THRESHOLD
 
 
+@pytest.mark.parametrize(("index", "width"), [(13, 256), (58, 384), (76, 256), (176, 384)])
+def test_a_large_face_the_first_reading_misses_is_confirmed_closer(detector, unconfirmed, backdrop, index, width):
+    """Rendered faces of 256-384 px whose 64 px upright reading finds nothing: read again at
+    CONFIRM_AGAIN px (0.64-0.94 there) they are kept."""
+    picture, drawn = rendered_face_placed(backdrop, index, width, (320, 240))
+    searched = found_at(unconfirmed.detect(picture), drawn)
+    assert searched is not None
+    first = detector._read_upright(retinaface._Pyramid(picture), searched.landmarks, searched.side)[1]
+    assert first < retinaface.CONFIRM_THRESHOLD
+    assert found_at(detector.detect(picture), drawn) is not None
+
+
 def test_a_40_px_face_in_a_large_photo_is_found(detector, astronaut, face_free_photos):
     """No floor relative to the photo's size: a 40 px face is looked for in any photo."""
     reference = detector.detect(astronaut)[0]
