@@ -26,7 +26,9 @@ it replaced were measured beside it before they were removed: benchmarks/results
   those photos alone at 640x480 and 1280x960 (boxes, ms per photo: where weak boxes pile up);
 - cost: ms per photo on one thread, CPU time of the calling thread (onnxruntime runs there with
   one thread; shared machines inflate wall time), best and median of repeats, with a face and
-  without.
+  without;
+- min-face: ms per 1920x1080 and 4000x3000 photo with a 300 px face at larger `min_face` values
+  (`--min-face`), as a ratio to the default 40 measured in the same run.
 
     python benchmarks/face_detection.py --faces 300 --negatives 500
     python benchmarks/face_detection.py --faces 300 --face-offset 300 --parts recall   # faces not tuned on
@@ -366,6 +368,28 @@ def cost(detector, haar=None, repeats: int = 20) -> None:
         print(f"cost at {width}x{height}, one thread: " + "; ".join(line))
 
 
+def min_face_cost(min_faces, repeats: int = 3) -> None:
+    """`--min-face`: ms per large photo with a face (the astronaut's, 300 px wide) against the
+    default 40 px measured in the same run, and whether the face is still found."""
+    photo = np.asarray(Image.open(DATA / "astronaut.jpg").convert("RGB"))
+    for width, height in ((1920, 1080), (4000, 3000)):
+        picture, _ = place_face(background(1, width, height), photo, np.zeros((5, 2)), 700, 0,
+                                (width / 3, height / 2))
+        baseline, line = None, []
+        for min_face in (40, *min_faces):
+            detector = FaceDetector(threads=1, min_face=min_face)
+            found = detector.detect(picture)
+            times = []
+            for _ in range(repeats):
+                start = time.thread_time()
+                detector.detect(picture)
+                times.append((time.thread_time() - start) * 1000)
+            baseline = baseline or min(times)
+            line.append(f"{min_face} px {min(times):.0f} ms ({baseline / min(times):.1f}x, "
+                        f"{len(found)} face{'' if len(found) == 1 else 's'})")
+        print(f"--min-face at {width}x{height}, one thread, best of {repeats}: " + "; ".join(line))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--faces", type=int, default=300, help="faces of each style")
@@ -377,8 +401,9 @@ def main() -> None:
     parser.add_argument("--alignment", type=int, default=500, help="faces placed for the alignment error")
     parser.add_argument("--haar", action="store_true", help="the Haar cascades too, where they are cheap")
     parser.add_argument("--textures", type=int, default=300, help="faces placed on real face-free photos")
-    parser.add_argument("--parts", default="recall,large,landmarks,false,alignment,real,textures,cost")
+    parser.add_argument("--parts", default="recall,large,landmarks,false,alignment,real,textures,cost,min-face")
     parser.add_argument("--threshold", type=float, default=None, help="score threshold (default: the module's)")
+    parser.add_argument("--min-faces", default="80,160,320", help="min_face values the min-face part compares with 40")
     args = parser.parse_args()
     import cv2
 
@@ -416,6 +441,8 @@ def main() -> None:
         real_textures(detector, sets["celeba"], args.textures)
     if "cost" in parts:
         cost(detector, haar)
+    if "min-face" in parts:
+        min_face_cost([int(v) for v in args.min_faces.split(",")])
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ from typing import Annotated
 import typer
 
 from starbatch.cli.common import (
+    MIN_FACE,
     BackendOption,
     DeviceOption,
     DomainOption,
     ExpressionOption,
     FacesOption,
     FramingOption,
+    MinFaceOption,
     ModelOption,
     NoFaceOption,
     PrecisionOption,
@@ -47,6 +49,7 @@ def edit(
     precision: PrecisionOption = "auto",
     backend: BackendOption = "auto",
     faces: FacesOption = "detect",  # typer hands it over as Faces.detect
+    min_face: MinFaceOption = MIN_FACE,
     framing: FramingOption = None,
     no_face: NoFaceOption = "copy",
     crop_only: Annotated[bool, typer.Option(help="Write the model-size crop (PNG) instead of pasting back; with "
@@ -77,7 +80,7 @@ def edit(
     options = EditOptions(to, expression, from_labels, domain, seed, psi, ref)
     model_path = resolve_model(model, architecture_taking(options))
     spec = EditorSpec.from_options(model_path, options, device, precision, faces.value, backend,
-                                   framing.value if framing else None)  # fmt: skip
+                                   framing.value if framing else None, min_face)  # fmt: skip
     from starbatch.media.jobs import output_is_file, plan_jobs  # Pillow and numpy: after the request's check
 
     plan = plan_jobs(inputs, out, overwrite, crop_only, spec.variants)
@@ -86,7 +89,8 @@ def edit(
     record_file = record_path(out, one_file)
     record, earlier = this_run(record_file, spec.model_path, spec.request,
                                {"faces": faces.value, "crop_only": crop_only, "precision": precision,
-                                "backend": backend, "framing": spec.framing, "no_face": no_face.value},
+                                "backend": backend, "framing": spec.framing, "no_face": no_face.value,
+                                "min_face": min_face},
                                {"--to": to, "--expression": expression, "--from": from_labels, "--domain": domain,
                                 "--seed": seed, "--psi": psi, "--ref": str(ref) if ref else None})  # fmt: skip
     if not one_file or out.exists():  # a record beside a file that is not there tells nothing

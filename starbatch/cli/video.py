@@ -11,12 +11,14 @@ from typing import Annotated
 import typer
 
 from starbatch.cli.common import (
+    MIN_FACE,
     BackendOption,
     DeviceOption,
     DomainOption,
     ExpressionOption,
     FacesOption,
     FramingOption,
+    MinFaceOption,
     ModelOption,
     NoFaceOption,
     PrecisionOption,
@@ -45,6 +47,7 @@ def video(
     ref: RefOption = None,
     model: ModelOption = None,
     faces: FacesOption = "detect",  # typer hands it over as Faces.detect
+    min_face: MinFaceOption = MIN_FACE,
     framing: FramingOption = None,
     no_face: NoFaceOption = "copy",
     out: Annotated[Path | None, typer.Option(
@@ -102,7 +105,7 @@ def video(
     options = EditOptions(to, expression, from_labels, domain, seed, psi, ref)
     model_path = resolve_model(model, architecture_taking(options))
     spec = EditorSpec.from_options(model_path, options, device, precision, faces.value, backend,
-                                   framing.value if framing else None)  # fmt: skip
+                                   framing.value if framing else None, min_face)  # fmt: skip
     if len(spec.variants) > 1:  # a clip is edited with one style (one condition) throughout
         raise StarbatchError(f"video writes one clip: give one style, not {len(spec.variants)} (e.g. one --seed)")
     if not input_path.is_file():
@@ -114,7 +117,7 @@ def video(
     record, earlier = this_run(
         record_file, spec.model_path, spec.request,
         {"faces": faces.value, "precision": precision, "backend": backend, "codec": settings.resolved_codec(),
-         "crf": crf, "preset": preset, "framing": spec.framing, "no_face": no_face.value},
+         "crf": crf, "preset": preset, "framing": spec.framing, "no_face": no_face.value, "min_face": min_face},
         {"--to": to, "--expression": expression, "--from": from_labels, "--domain": domain, "--seed": seed,
          "--psi": psi, "--ref": str(ref) if ref else None},
         inputs={"input": input_path})  # fmt: skip

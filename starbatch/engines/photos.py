@@ -21,6 +21,7 @@ from starbatch.engines.pipeline import ReadAhead, WriteBehind, batches
 from starbatch.engines.progress import Progress
 from starbatch.errors import StarbatchError
 from starbatch.faces.detection import NO_FACE, Placement, placements, report_of
+from starbatch.faces.retinaface import MIN_FACE
 from starbatch.files import partial_path, write_atomically
 from starbatch.inference.compositing import crop_photo, model_input, paste_edit
 from starbatch.inference.editor import Editor
@@ -60,11 +61,11 @@ class Unreadable:
 
 
 def prepare(job: Job, image_size: int, max_pixels: int, faces: str = "detect", crop_only: bool = False,
-            framing: str = "celeba") -> Prepared:  # fmt: skip
-    """Decode, find the faces and align them to the model's `framing` (here, so the in-process and
-    Ray engines share it), make G's inputs. No face: a Prepared with no boxes."""
+            framing: str = "celeba", min_face: float = MIN_FACE) -> Prepared:  # fmt: skip
+    """Decode, find the faces (of `min_face` px or more) and align them to the model's `framing`
+    (here, so the in-process and Ray engines share it), make G's inputs. No face: a Prepared with no boxes."""
     photo = read_photo(job.input_path, max_pixels)
-    boxes = placements(photo.rgb, faces, framing, image_size)
+    boxes = placements(photo.rgb, faces, framing, image_size, min_face)
     if crop_only:
         boxes = boxes[:1]  # --crop-only writes the largest face's crop
     return Prepared(job, photo, boxes, [model_input(photo, box, image_size) for box in boxes])
@@ -139,7 +140,8 @@ def run_edit(
         on_outcome(outcome)
 
     def prepare_photo(jobs_of_photo: tuple[Job, ...]) -> Prepared:
-        return prepare(jobs_of_photo[0], editor.image_size, max_pixels, faces, crop_only, editor.framing)
+        return prepare(jobs_of_photo[0], editor.image_size, max_pixels, faces, crop_only, editor.framing,
+                       editor.min_face)
 
     def written(job: Job, error: BaseException | None) -> Outcome:
         outcome = pending.pop(job)

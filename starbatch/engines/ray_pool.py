@@ -61,7 +61,7 @@ class EditWorker:
         return run_edit(jobs, self.editor, batch_size, crop_only, max_pixels, faces=faces, no_face=no_face)
 
     def search_segment(self, info: VideoInfo, segment: Segment) -> dict:
-        return segment_searches(info, segment)
+        return segment_searches(info, segment, self.editor.min_face)
 
     def edit_segment(self, info: VideoInfo, segment: Segment, settings: EncodeSettings, batch_size: int,
                      faces: str = "detect", planned: list[PlannedFrame] | None = None,
@@ -242,7 +242,8 @@ def edit_video_ray(input_path: Path, output: Path, spec: EditorSpec, settings: E
                 for found in engine.map_shards(segments, search, lambda i, _: finding.update(segments[i].frame_count),
                                                keep=True):  # the same workers edit next  # fmt: skip
                     searched.update(found)
-            planned = follow_clip(info, searched, driver_editor.framing, driver_editor.image_size)
+            planned = follow_clip(info, searched, driver_editor.framing, driver_editor.image_size,
+                                  driver_editor.min_face)
             plans = [planned[segment.first_frame : segment.first_frame + segment.frame_count] for segment in segments]
         def keep(i: int, part: tuple[bytes, SegmentResult]) -> None:
             kept.save(todo[i], part[0], asdict(part[1]))

@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from starbatch.errors import StarbatchError
+from starbatch.faces.retinaface import MIN_FACE
 from starbatch.files import write_atomically
 
 RECORD_NAME = ".starbatch-run.json"
 VERSION = 1
+# Options recorded since after records began: a record without one was made with its default.
+ADDED_SINCE = {"min_face": MIN_FACE}
 
 
 def record_path(out: Path, one_file: bool) -> Path:
@@ -72,7 +75,7 @@ def differences(earlier: dict, current: dict) -> list[str]:
     before, now = earlier.get("settings", {}), current["settings"]
     changed = []
     for key in now:
-        old, new = before.get(key), now[key]
+        old, new = before.get(key, ADDED_SINCE.get(key)), now[key]
         if isinstance(new, dict) and "path" in new:  # a file: its content counts where known, not where it is
             same = old.get("sha256") == new["sha256"] if "sha256" in new and isinstance(old, dict) else old == new
             if not same:

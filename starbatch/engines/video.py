@@ -11,6 +11,7 @@ face is found at all follows --no-face (copy: the unchanged frames re-encoded, e
 output; fail: an error). `--faces center` edits every frame's central square.
 """
 
+import functools
 import io
 import os
 import shutil
@@ -29,7 +30,7 @@ from starbatch.engines.pipeline import WriteBehind, batches, read_ahead
 from starbatch.engines.video_parts import ClipParts, PartWriter
 from starbatch.errors import NoFaceFound, StarbatchError
 from starbatch.faces.detection import Placement, centre_box, find_faces, placements
-from starbatch.faces.retinaface import Face
+from starbatch.faces.retinaface import MIN_FACE, Face
 from starbatch.faces.tracking import FaceFollower, detect_every, searched_anyway
 from starbatch.files import partial_path
 from starbatch.inference.compositing import model_input, paste_edit
@@ -91,7 +92,7 @@ def clip_request(editor: Editor, info: VideoInfo, samples: list[Photo], faces: s
     inputs = []
     if faces == "detect":
         for photo in samples:
-            found = placements(photo.rgb, faces, editor.framing, size)
+            found = placements(photo.rgb, faces, editor.framing, size, editor.min_face)
             if found:
                 inputs.append(model_input(photo, found[0], size))
     if not inputs:
@@ -126,18 +127,19 @@ def clip_every(info: VideoInfo) -> int:
     return detect_every(info.average_rate and float(info.average_rate))
 
 
-def segment_searches(info: VideoInfo, segment: Segment) -> dict[int, list[Face]]:
+def segment_searches(info: VideoInfo, segment: Segment, min_face: float = MIN_FACE) -> dict[int, list[Face]]:
     """The detector passes a whole-clip follower makes in any case (`searched_anyway`) that fall in
     this segment, by clip frame index: what Ray workers find in parallel before the driver follows."""
     every, found = clip_every(info), {}
     for offset, frame in enumerate(decode_segment(info.path, segment)):
         index = segment.first_frame + offset
         if searched_anyway(index, info.frame_count, every):
-            found[index] = find_faces(upright_photo(frame, info.rotation).rgb)
+            found[index] = find_faces(upright_photo(frame, info.rotation).rgb, min_face)
     return found
 
 
-def follow_clip(info: VideoInfo, searched: dict[int, list[Face]], framing: str, size: int) -> list[PlannedFrame]:
+def follow_clip(info: VideoInfo, searched: dict[int, list[Face]], framing: str, size: int,
+                min_face: float = MIN_FACE) -> list[PlannedFrame]:
     """Every frame's crops, following the faces through the whole clip from detector passes made
     beforehand (`segment_searches`); the frames a bisection needs besides are decoded and searched
     here. The crops are those a whole-clip `edit_segment` makes, so segments meet without a jump."""
@@ -147,7 +149,7 @@ def follow_clip(info: VideoInfo, searched: dict[int, list[Face]], framing: str, 
         return None if frame is None else upright_photo(frame, info.rotation).rgb
 
     def detect(rgb: np.ndarray | None) -> list[Face]:
-        return [] if rgb is None else find_faces(rgb)
+        return [] if rgb is None else find_faces(rgb, min_face)
 
     follower = FaceFollower(detect, framing, size, clip_every(info), searched)
     return [(crops, found) for _, crops, found in follower.follow(range(info.frame_count), rgb_of)]
@@ -182,10 +184,11 @@ def edit_segment(
     def placed() -> Iterator[tuple[tuple[av.VideoFrame, Photo], list[Placement]]]:
         if faces == "center" or whole_frame:
             for item in upright_frames():
-                yield item, placements(item[1].rgb, faces, editor.framing, size)
+                yield item, placements(item[1].rgb, faces, editor.framing, size, editor.min_face)
             return
         if planned is None:
-            follower = FaceFollower(find_faces, editor.framing, size, clip_every(info))
+            follower = FaceFollower(functools.partial(find_faces, min_face=editor.min_face), editor.framing, size,
+                                    clip_every(info))
             followed = follower.follow(upright_frames(), lambda item: item[1].rgb)
         else:
             followed = ((item, *(planned[index] if index < len(planned) else ([], None)))

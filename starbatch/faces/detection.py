@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from starbatch.faces import alignment, retinaface
-from starbatch.faces.retinaface import Face
+from starbatch.faces.retinaface import MIN_FACE, Face
 
 FACE_MODES = ("detect", "center")
 NO_FACE = "no face found"
@@ -71,11 +71,12 @@ def centre_box(width: int, height: int) -> FaceBox:
     return FaceBox((width - side) // 2, (height - side) // 2, side)
 
 
-def find_faces(rgb: np.ndarray) -> list[Face]:
-    """The faces in an 8- or 16-bit (H, W, 3) photo, largest first; [] when there is none."""
+def find_faces(rgb: np.ndarray, min_face: float = MIN_FACE) -> list[Face]:
+    """The faces of `min_face` px (box side) and more in an 8- or 16-bit (H, W, 3) photo, largest
+    first; [] when there is none."""
     if rgb.dtype == np.uint16:  # the detector reads 8 bits: the top ones
         rgb = (rgb >> 8).astype(np.uint8)
-    return retinaface.detect(np.ascontiguousarray(rgb))
+    return retinaface.detect(np.ascontiguousarray(rgb), min_face)
 
 
 def face_crop(face: Face, framing_name: str, size: int) -> FaceCrop:
@@ -83,9 +84,11 @@ def face_crop(face: Face, framing_name: str, size: int) -> FaceCrop:
     return FaceCrop(alignment.framing(framing_name).crop_transform(face.landmarks, size), size, framing_name, face)
 
 
-def placements(rgb: np.ndarray, faces: str, framing_name: str, size: int) -> list[Placement]:
-    """What to edit in a photo: with faces="detect", one crop per face found, largest first ([] when
-    none is; the `none` framing: the whole photo); with "center", the central square."""
+def placements(rgb: np.ndarray, faces: str, framing_name: str, size: int,
+               min_face: float = MIN_FACE) -> list[Placement]:
+    """What to edit in a photo: with faces="detect", one crop per face of `min_face` px or more
+    found, largest first ([] when none is; the `none` framing: the whole photo); with "center",
+    the central square."""
     height, width = rgb.shape[:2]
     if faces == "center":
         return [centre_box(width, height)]
@@ -94,7 +97,7 @@ def placements(rgb: np.ndarray, faces: str, framing_name: str, size: int) -> lis
     framing = alignment.framing(framing_name)
     if not framing.uses_landmarks:
         return [FaceCrop(framing.crop_transform(None, size, (width, height)), size, framing_name)]
-    return [face_crop(face, framing_name, size) for face in find_faces(rgb)]
+    return [face_crop(face, framing_name, size) for face in find_faces(rgb, min_face)]
 
 
 def _rounded(points: np.ndarray) -> list[list[float]]:

@@ -420,12 +420,15 @@ def _degrees(radians: float) -> float:
     return (np.degrees(radians) + 180) % 360 - 180
 
 
-_default = FaceDetector()
+@lru_cache(maxsize=8)
+def detector_for(min_face: float = MIN_FACE) -> FaceDetector:
+    """The detector (one CPU thread) that looks for faces of `min_face` px and more; one per size."""
+    return FaceDetector(min_face=min_face)
 
 
-def detect(rgb: np.ndarray) -> list[Face]:
-    """The faces in a picture with the default detector (one CPU thread, min_face MIN_FACE)."""
-    return _default.detect(rgb)
+def detect(rgb: np.ndarray, min_face: float = MIN_FACE) -> list[Face]:
+    """The faces of `min_face` px and more in a picture (one CPU thread)."""
+    return detector_for(float(min_face)).detect(rgb)
 
 
 def search_scales(width: int, height: int, min_face: float = MIN_FACE) -> list[float]:

@@ -16,6 +16,7 @@ from PIL import Image
 from starbatch.errors import StarbatchError
 from starbatch.faces import alignment
 from starbatch.faces.detection import NO_FACE, FaceBox, FaceCrop, Placement, placements
+from starbatch.faces.retinaface import MIN_FACE
 from starbatch.media.images import Photo, read_photo
 
 
@@ -46,7 +47,8 @@ def model_input(photo: Photo, box: Placement, image_size: int) -> np.ndarray:
     return np.ascontiguousarray(small.transpose(2, 0, 1)) * 2.0 - 1.0
 
 
-def reference_input(path: Path, image_size: int, faces: str = "detect", framing: str = "celeba-hq") -> np.ndarray:
+def reference_input(path: Path, image_size: int, faces: str = "detect", framing: str = "celeba-hq",
+                    min_face: float = MIN_FACE) -> np.ndarray:
     """A reference photo's largest face (the central square with faces="center") as a model input,
     found and aligned as every edited photo is (engines/photos.py prepare)."""
     if not Path(path).is_file():
@@ -55,7 +57,7 @@ def reference_input(path: Path, image_size: int, faces: str = "detect", framing:
         photo = read_photo(Path(path))
     except StarbatchError as error:
         raise StarbatchError(f"--ref {path}: {error}") from None
-    boxes = placements(photo.rgb, faces, framing, image_size)
+    boxes = placements(photo.rgb, faces, framing, image_size, min_face)
     if not boxes:
         raise StarbatchError(f"--ref {path}: {NO_FACE}")
     return model_input(photo, boxes[0], image_size)

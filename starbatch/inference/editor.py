@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from starbatch.faces.retinaface import MIN_FACE
 from starbatch.inference.backends import check_backend, make_generator
 from starbatch.inference.runtime import check_precision, pick_device, resolve_precision
 from starbatch.models.family import EditOptions, LoadedModel
@@ -30,15 +31,17 @@ class Editor:
     `request` is the model family's (e.g. v1's label passes and source labels), made by
     EditorSpec.from_options; `precision` "auto" resolves for this Editor's device, `backend`
     (auto, torch, onnxruntime) for its device and precision (backends.py); `framing` (how faces are
-    cropped for the model, faces/alignment.py) defaults to the model file's.
+    cropped for the model, faces/alignment.py) defaults to the model file's; `min_face` is the
+    smallest face (box side, photo px) the engines look for.
     """
 
     def __init__(self, model: LoadedModel | Path, request: Any, device: str = "auto", precision: str = "auto",
-                 backend: str = "auto", framing: str | None = None):  # fmt: skip
+                 backend: str = "auto", framing: str | None = None, min_face: float = MIN_FACE):  # fmt: skip
         self.device = pick_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.model = model if isinstance(model, LoadedModel) else load_model(model, self.device)
         self.framing = framing or self.model.config.framing
+        self.min_face = min_face
         self.model.generator.to(self.device)
         self.generator = make_generator(self.model, self.device, self.precision, backend)
         self.use(request)
@@ -84,12 +87,15 @@ class EditorSpec:
     variants: tuple[str, ...] = ("",)  # output name suffixes: one output per variant of each input
     backend: str = "auto"
     framing: str = ""  # how faces are cropped for the model: --framing, else the model file's
+    min_face: float = MIN_FACE  # the smallest face looked for (--min-face)
 
     @classmethod
     def from_options(cls, model_path: Path, options: EditOptions, device: str = "auto", precision: str = "auto",
-                     faces: str = "detect", backend: str = "auto", framing: str | None = None) -> EditorSpec:
+                     faces: str = "detect", backend: str = "auto", framing: str | None = None,
+                     min_face: float = MIN_FACE) -> EditorSpec:
         """Check the user's request against the model file's header: no weights are read. A
-        reference photo's face is found and aligned here, as the inputs are (`faces`, `framing`)."""
+        reference photo's face is found and aligned here, as the inputs are (`faces`, `framing`,
+        `min_face`)."""
         model_path = Path(model_path)
         metadata, names = read_header(model_path)
         config = config_from_metadata(model_path, metadata)
@@ -97,20 +103,20 @@ class EditorSpec:
         model_family = family(config.architecture)
         model_family.check_options(model_path, options)
         options = replace(options, crop_reference=functools.partial(_reference_crop, image_size=config.image_size,
-                                                                    faces=faces, framing=framing))
+                                                                    faces=faces, framing=framing, min_face=min_face))
         request = model_family.request(model_path, config, network_names(names), options)
         check_precision(precision)
         check_backend(backend)
         return cls(model_path, request, device, precision, tuple(model_family.notes(config, options)),
-                   model_family.variants(request), backend=backend, framing=framing or "")
+                   model_family.variants(request), backend=backend, framing=framing or "", min_face=min_face)
 
     def build(self, device: str | None = None, precision: str | None = None) -> Editor:
         return Editor(self.model_path, self.request, device or self.device, precision or self.precision,
-                      self.backend, self.framing or None)
+                      self.backend, self.framing or None, self.min_face)
 
 
-def _reference_crop(path: Path, image_size: int, faces: str, framing: str):
+def _reference_crop(path: Path, image_size: int, faces: str, framing: str, min_face: float = MIN_FACE):
     """A --ref photo's face crop; compositing (and torch) load only when a request has one."""
     from starbatch.inference.compositing import reference_input
 
-    return reference_input(path, image_size, faces, framing)
+    return reference_input(path, image_size, faces, framing, min_face)

@@ -42,10 +42,12 @@ def test_a_missing_input_is_refused_before_torch_loads(tmp_path, model):
     assert run("video", tmp_path / "nowhere.mp4", "--to", "Young", "-m", model)[0] == "exit 2 []"
 
 
-def test_the_cli_offers_the_detectors_face_modes():
+def test_the_cli_offers_the_detectors_face_modes_and_smallest_face():
+    from starbatch.cli.common import MIN_FACE
     from starbatch.faces.detection import FACE_MODES as DETECTOR_MODES
+    from starbatch.faces.retinaface import MIN_FACE as DETECTOR_MIN_FACE
 
-    assert FACE_MODES == DETECTOR_MODES
+    assert FACE_MODES == DETECTOR_MODES and MIN_FACE == DETECTOR_MIN_FACE
 
 
 def test_the_cli_offers_the_framings_and_no_face_policies_the_product_knows():

@@ -195,6 +195,20 @@ def test_a_rerun_with_other_settings_stops_and_says_how_the_same_settings_resume
     assert edit("--to", "Brown_Hair", *CENTRE).exit_code == 0  # the record now holds the new settings
 
 
+def test_a_record_from_before_an_option_existed_reads_as_its_default(tmp_path, model):
+    """Records made before --min-face was recorded hold no min_face: they were made at 40."""
+    photo(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    assert run("edit", tmp_path / "in", "--to", "Young", "-m", model, "-o", out).exit_code == 0
+    record = json.loads((out / ".starbatch-run.json").read_text())
+    del record["settings"]["min_face"]
+    (out / ".starbatch-run.json").write_text(json.dumps(record))
+    same = run("edit", tmp_path / "in", "--to", "Young", "-m", model, "-o", out)
+    assert same.exit_code == 0 and "skipping 1 already edited" in same.output
+    other = run("edit", tmp_path / "in", "--to", "Young", "-m", model, "-o", out, "--min-face", 80)
+    assert other.exit_code == 2 and "(min_face 40 -> 80)" in other.output
+
+
 def test_a_video_rerun_with_the_same_settings_has_nothing_to_do(tmp_path, model, make_clip):
     clip = make_clip(tmp_path / "talk.mp4")
     args = ("video", clip, "--expression", "happy", "-m", model, "-o", tmp_path / "out.mp4", *CENTRE)

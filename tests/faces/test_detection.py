@@ -125,6 +125,31 @@ def test_no_face_skip_writes_nothing_and_fail_fails_that_photo(tmp_path, model, 
     assert (f"failed  {photos / 'wall.jpg'}: no face found" in result.output) == (policy == "fail")
 
 
+def test_min_face_leaves_smaller_faces_alone_and_a_rerun_with_another_is_told(tmp_path, model):
+    """A 53 px and a 140 px face (detector boxes): --min-face 120 edits the large one only, and
+    every pixel of the small one comes back as it was."""
+    photo = face_photo(width=640, height=400, faces=[(20, 120, 110), (250, 20, 360)], seed=3)
+    Image.fromarray(photo).save(tmp_path / "two.png")
+    counts = {}
+    for min_face in (40, 120):
+        out, report = tmp_path / f"out{min_face}", tmp_path / f"r{min_face}.json"
+        result = run("edit", tmp_path / "two.png", "--to", "Young", "-m", model, "-o", out, "--report", report,
+                     "--min-face", min_face)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        (entry,) = json.loads(report.read_text())["files"]
+        counts[min_face] = len(entry["faces"])
+        edited = np.asarray(Image.open(out / "two.png").convert("RGB"))
+        assert changed(photo[140:220, 20:130], edited[140:220, 20:130]).any() == (min_face == 40)
+    assert counts == {40: 2, 120: 1}
+    result = run("edit", tmp_path / "two.png", "--to", "Young", "-m", model, "-o", tmp_path / "out120")
+    assert result.exit_code == 2 and "min_face 120 -> 40" in result.output
+
+
+def test_min_face_below_what_the_search_sees_is_refused(tmp_path, model):
+    result = run("edit", tmp_path, "--to", "Young", "-m", model, "--min-face", 20)
+    assert result.exit_code == 2 and "--min-face" in result.output
+
+
 def test_faces_center_is_the_central_square_edit(tmp_path, model):
     photo = face_photo(**ONE_FACE)
     Image.fromarray(photo).save(tmp_path / "person.png")

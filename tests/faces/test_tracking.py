@@ -126,6 +126,19 @@ def test_a_clip_without_a_face_is_written_unchanged_or_fails_with_no_face_fail(t
     assert not (tmp_path / "fail.mp4").exists()
 
 
+def test_a_face_smaller_than_min_face_is_not_followed(tmp_path, model, make_clip):
+    """The clip's face (a 96 px rendered portrait) is edited by default; --min-face 120 looks for none
+    that small."""
+    clip = make_clip(tmp_path / "face.mp4", width=160, height=128, frames=12, face=True)
+    outcomes = {}
+    for min_face in ("40", "120"):
+        result = CliRunner().invoke(app, ["video", str(clip), "--expression", "happy", "-m", str(model), "-o",
+                                          str(tmp_path / f"out{min_face}.mp4"), "--no-face", "fail",
+                                          "--min-face", min_face])  # fmt: skip
+        outcomes[min_face] = (result.exit_code, "no face found in any frame" in result.output)
+    assert outcomes == {"40": (0, False), "120": (1, True)}
+
+
 def cut_clip(tmp_path, make_clip, cut: int, frames: int = 30, gop: int = 250, pix_fmt: str = "yuv444p"):
     """A clip whose face's frames are followed from `cut` on by a title card (a face-free clip's),
     encoded losslessly in `pix_fmt`."""
