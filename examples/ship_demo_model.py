@@ -3,6 +3,7 @@ the model's architecture), weights in fp16 (half the size; starbatch computes in
 
     python examples/ship_demo_model.py runs/joint/model.safetensors
     python examples/ship_demo_model.py runs/v2/model.safetensors
+    python examples/ship_demo_model.py runs/v2/model.safetensors elsewhere.safetensors   # not into the package
 """
 
 import sys
@@ -22,6 +23,8 @@ def main() -> None:
     _, tensors = read_file(source)  # the file's own networks, under their official names
     networks = {name: prefixed(tensors, name + ".") for name in sorted(network_names(list(tensors)))}
     target = BUNDLED_V2_MODEL if model.config.architecture == "stargan-v2" else BUNDLED_MODEL
+    if len(sys.argv) > 2:
+        target = Path(sys.argv[2])
     target.parent.mkdir(parents=True, exist_ok=True)
     save_model(target, model.config, networks, dtype=torch.float16)
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) from {source}")

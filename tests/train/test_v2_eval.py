@@ -55,6 +55,21 @@ def test_eval_of_a_v2_model_asks_for_its_data_folder(two_step_model, tmp_path):
     assert result.exit_code == 2 and "give --data DIR" in result.output
 
 
+def test_a_val_domain_of_one_image_is_refused_on_one_line(two_step_model, domain_faces, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(domain_faces, data)
+    for extra in sorted((data / "val" / "male").iterdir())[1:]:
+        extra.unlink()
+    result = CliRunner().invoke(app, ["eval", str(two_step_model), "--data", str(data), "--classifier-epochs", "1",
+                                      "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        f"starbatch: error: {data / 'val' / 'male'}: 1 image; eval needs two or more per domain "
+        "(make-faces --n 20 makes two)")
+
+
 def test_frechet_distance_of_gaussians_matches_its_closed_form():
     """Two samples whitened to exact means and covariances: the distance is the formula's, to float64."""
     rng = np.random.default_rng(0)
