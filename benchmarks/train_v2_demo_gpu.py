@@ -9,9 +9,10 @@ command, inside --budget-s:
 2. a fresh run of as many iterations as the rest of the budget holds after the evaluation's
    share, lambda_ds decaying over all of them (the official schedule: ds_iter = total_iters);
 3. `starbatch eval` on the held-out set;
-4. into --out: the model in fp16 (what `examples/ship_demo_model.py` would ship), eval.json, the
-   last latent- and reference-guided sample grids, log.jsonl, summary.md and the steps' output,
-   output.txt (7 files, one folder: the device returns at most 8).
+4. into --out: the model in fp16 (what `examples/ship_demo_model.py` would ship), eval.json,
+   eval_bundled.json (the bundled model on the same judge, scored while the GPU trains, which
+   trains and caches the judge), the last latent- and reference-guided sample grids, log.jsonl,
+   summary.md and the steps' output, output.txt (8 files, one folder: the device returns at most 8).
 
 The data is made beforehand (rendering 6000 faces takes minutes on one core) and carried:
 
@@ -32,6 +33,7 @@ a few iterations, so tests/benchmarks/ keeps the script from rotting.
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -42,6 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_check import BOOT, REPO, versions  # noqa: E402 (this folder's sibling script)
 
+BUNDLED_V2 = REPO / "starbatch" / "models" / "demo_v2.safetensors"
 CALIBRATION = 150  # iterations timed before the real run; the first FIRST_TIMED are warm-up
 FIRST_TIMED = 50
 EVAL_SHARE_S = 150  # seconds kept for eval and packing (the judge trains for 25 epochs on the CPU)
@@ -53,20 +56,30 @@ DRY_SHAPE = ["--image-size", "32", "--dim-in", "8", "--max-conv-dim", "16", "--h
              "--batch-size", "2"]
 
 
-def starbatch(argv: list[str], log: Path, limit: float) -> int:
-    """`starbatch ARGV` from this checkout, its output appended to `log`; its exit status (None: killed)."""
+def start(argv: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    """`starbatch ARGV` from this checkout, started, its output appended to `log`."""
     with open(log, "a") as out:
         out.write(f"\n$ {shlex.join(['starbatch', *argv])}\n")
         out.flush()
         command = [sys.executable, "-c", BOOT, str(REPO), "-m", "starbatch", *argv]
-        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            return process.wait(timeout=max(limit, 1))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        return subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def finished(process: subprocess.Popen, log: Path, limit: float) -> int | None:
+    """The process's exit status once it ends, within `limit` seconds (None: killed at the limit)."""
+    try:
+        return process.wait(timeout=max(limit, 1))
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        with open(log, "a") as out:
             out.write(f"[train_v2_demo_gpu: killed at its {limit:.0f} s limit]\n")
-            return None
+        return None
+
+
+def starbatch(argv: list[str], log: Path, limit: float) -> int | None:
+    """`starbatch ARGV` run to its end or to `limit` seconds; its exit status (None: killed)."""
+    return finished(start(argv, log), log, limit)
 
 
 def iterations_per_second(log_jsonl: Path, warm_up: int) -> float:
@@ -82,7 +95,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="make-faces --domains set to train on")
     parser.add_argument("--heldout", type=Path, required=True, help="another seed's set, for eval")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the 7 result files")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the 8 result files")
     parser.add_argument("--work", type=Path, default=Path("/tmp/train_v2_demo_gpu"), help="the runs' folders")
     parser.add_argument("--budget-s", type=float, default=540, help="the whole script's limit")
     parser.add_argument("--dry-run", action="store_true", help="CPU, tiny networks, a few iterations")
@@ -105,6 +118,15 @@ def main() -> int:
     def left() -> float:
         return args.budget_s - (time.monotonic() - started)
 
+    # The judge (25 epochs, on the CPU) learns while the GPU trains: scoring the bundled model
+    # first caches it for the new model's eval, and scores the bundled one on the same judge.
+    epochs = ["--classifier-epochs", "1"] if args.dry_run else []
+    judge, bundled_log = args.work / "judge", args.work / "bundled_eval.txt"
+    args.work.mkdir(parents=True)
+    bundled = start(["eval", str(BUNDLED_V2), "--data", str(args.heldout), "--json",
+                     str(args.out / "eval_bundled.json"), "--cache-dir", str(judge), *epochs], bundled_log,
+                    env=dict(os.environ, OMP_NUM_THREADS=str(max((os.cpu_count() or 2) // 2, 1))))
+
     warm_up = FIRST_TIMED if not args.dry_run else 2
     calibration = CALIBRATION if not args.dry_run else warm_up + 3
     rc = starbatch([*common, "--iters", str(calibration), "--ds-iter", str(calibration), "--sample-every", "0",
@@ -125,9 +147,11 @@ def main() -> int:
     model = args.out / "demo_v2.safetensors"
     if _ship(run / "model.safetensors", model, output) != 0:
         return _finish(log, "writing the fp16 model failed", started)
-    epochs = ["--classifier-epochs", "1"] if args.dry_run else []
+    bundled_rc = finished(bundled, bundled_log, left() - 60)
+    with open(output, "a") as out:
+        out.write(bundled_log.read_text())
     rc = starbatch(["eval", str(model), "--data", str(args.heldout), "--json", str(args.out / "eval.json"),
-                    "--cache-dir", str(args.work / "judge"), *epochs], output, left() - 5)
+                    "--cache-dir", str(judge), *epochs], output, left() - 5)
     for name, pattern in (("latent.png", "*-latent.png"), ("reference.png", "*-reference.png")):
         grids = sorted((run / "samples").glob(pattern))
         if grids:
@@ -139,7 +163,12 @@ def main() -> int:
     scores = {f"{mode} {key}": round(report[mode][key], 3) for mode in ("latent", "reference", "real")
               for key in ("judge_accuracy", "diversity_l1", "frechet_judge_features") if key in report[mode]}
     scores["reconstruction_l1"] = round(report["reconstruction_l1"], 3)
-    return _finish(log, f"done: {iters} iterations; " + json.dumps(scores), started, ok=True)
+    line = f"done: {iters} iterations; " + json.dumps(scores)
+    if bundled_rc == 0:
+        bundled_report = json.loads((args.out / "eval_bundled.json").read_text())
+        line += "; the bundled model on the same judge: " + json.dumps(
+            {mode: round(bundled_report[mode]["judge_accuracy"], 3) for mode in ("latent", "reference")})
+    return _finish(log, line, started, ok=True)
 
 
 def _ship(source: Path, target: Path, log: Path) -> int:

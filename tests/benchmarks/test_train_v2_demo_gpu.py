@@ -1,5 +1,6 @@
-"""benchmarks/train_v2_demo_gpu.py's CPU dry run: calibration, the sized run, the fp16 model and eval
-all happen and land in at most 8 files, so the one-shot GPU script cannot rot between GPU sessions."""
+"""benchmarks/train_v2_demo_gpu.py's CPU dry run: calibration, the sized run, the fp16 model and
+its eval all happen (the bundled model's eval beside them) and land in 8 files, so the one-shot
+GPU script cannot rot between GPU sessions."""
 
 import json
 import re
@@ -14,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = "benchmarks/train_v2_demo_gpu.py"
 
 
-def test_the_dry_run_trains_ships_and_scores_a_model_in_seven_files(tmp_path):
+def test_the_dry_run_trains_ships_and_scores_a_model_in_eight_files(tmp_path):
     make_domain_faces(tmp_path / "data", ["female", "male"], 20, seed=1)
     make_domain_faces(tmp_path / "heldout", ["female", "male"], 20, seed=2)
     out = tmp_path / "out"
@@ -23,10 +24,12 @@ def test_the_dry_run_trains_ships_and_scores_a_model_in_seven_files(tmp_path):
                            "--dry-run"], cwd=REPO, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr + (out / "output.txt").read_text()
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["demo_v2.safetensors", "eval.json", "latent.png", "reference.png", "log.jsonl", "summary.md", "output.txt"])
+        ["demo_v2.safetensors", "eval.json", "eval_bundled.json", "latent.png", "reference.png", "log.jsonl",
+         "summary.md", "output.txt"])
     summary = (out / "summary.md").read_text()
     assert "CPU DRY RUN" in summary and re.search(r"calibration: \d+\.\d+ it/s", summary)
     assert re.search(r"done: 4 iterations; .*\"latent judge_accuracy\": \d", summary), summary
+    assert "the bundled model on the same judge" in summary
     config = read_config(out / "demo_v2.safetensors")
     assert config.architecture == "stargan-v2" and config.step == 4 and config.notes["weights"] == "float16"
     assert json.loads((out / "eval.json").read_text())["model_step"] == 4
