@@ -24,7 +24,7 @@ from starbatch.files import write_atomically
 
 RECORD_NAME = ".starbatch-run.json"
 VERSION = 1
-# Options recorded since after records began: a record without one was made with its default.
+# Options the record gained later: a record without one was made with its default.
 ADDED_SINCE = {"min_face": MIN_FACE}
 
 
