@@ -145,6 +145,11 @@ def test_min_face_leaves_smaller_faces_alone_and_a_rerun_with_another_is_told(tm
     assert result.exit_code == 2 and "min_face 120 -> 40" in result.output
 
 
+def test_min_face_travels_in_the_spec_ray_workers_build_their_editors_from(model):
+    spec = EditorSpec.from_options(model, EditOptions(to="Young"), "cpu", "fp32", min_face=120)
+    assert spec.min_face == 120 and spec.build().min_face == 120
+
+
 def test_min_face_below_what_the_search_sees_is_refused(tmp_path, model):
     result = run("edit", tmp_path, "--to", "Young", "-m", model, "--min-face", 20)
     assert result.exit_code == 2 and "--min-face" in result.output
