@@ -43,7 +43,7 @@ import numpy as np
 from PIL import Image
 
 from starbatch.faces import alignment
-from starbatch.faces.retinaface import FaceDetector
+from starbatch.faces.retinaface import WEIGHTS, FaceDetector
 from starbatch.models.stargan_v1.labels import RAFD_EXPRESSIONS
 from starbatch.synthetic.faces import (
     FACE_FREE_KINDS,
@@ -186,7 +186,7 @@ def false_boxes(detector, count: int, haar=None) -> None:
             counts[index % len(FACE_FREE_KINDS)] += bool(found)
             if haar:
                 haar_counts += bool(haar(picture))
-        loose = FaceDetector(score_threshold=0.05, min_face=detector.min_face, refine=False)
+        loose = FaceDetector(detector.weights, score_threshold=0.05, min_face=detector.min_face, refine=False)
         for picture in pictures[:100]:
             if size:
                 picture = np.asarray(Image.fromarray(picture).resize(size, Image.BICUBIC))
@@ -196,7 +196,7 @@ def false_boxes(detector, count: int, haar=None) -> None:
               + f"); best score on the first 100: {best:.3f}" + (f"; Haar {haar_counts}" if haar else ""))
     real = sorted((DATA / "face_free").glob("*.jpg"))
     if real:
-        loose = FaceDetector(score_threshold=0.05, min_face=detector.min_face, refine=False)
+        loose = FaceDetector(detector.weights, score_threshold=0.05, min_face=detector.min_face, refine=False)
         scores = {p.stem: max([0.0] + [f.score for f in loose.detect(np.asarray(Image.open(p).convert("RGB")))])
                   for p in real}
         boxed = [name for name, score in scores.items() if score > detector.score_threshold]
@@ -308,7 +308,7 @@ def real_textures(detector, faces, count: int) -> None:
     if not real:
         return
     print("real textures, every weak box looked at:")
-    uncapped = _real_textures(FaceDetector(threads=1, score_threshold=detector.score_threshold,
+    uncapped = _real_textures(FaceDetector(detector.weights, threads=1, score_threshold=detector.score_threshold,
                                            min_face=detector.min_face, weak_looks=math.inf), faces, real, count)
     print(f"real textures, {detector.weak_looks:g} second looks per WORK_PIXELS searched:")
     capped = _real_textures(detector, faces, real, count)
@@ -368,7 +368,7 @@ def cost(detector, haar=None, repeats: int = 20) -> None:
         print(f"cost at {width}x{height}, one thread: " + "; ".join(line))
 
 
-def min_face_cost(min_faces, repeats: int = 3) -> None:
+def min_face_cost(min_faces, weights, repeats: int = 3) -> None:
     """`--min-face`: ms per large photo with a face (the astronaut's, 300 px wide) against the
     default 40 px measured in the same run, and whether the face is still found."""
     photo = np.asarray(Image.open(DATA / "astronaut.jpg").convert("RGB"))
@@ -377,7 +377,7 @@ def min_face_cost(min_faces, repeats: int = 3) -> None:
                                 (width / 3, height / 2))
         baseline, line = None, []
         for min_face in (40, *min_faces):
-            detector = FaceDetector(threads=1, min_face=min_face)
+            detector = FaceDetector(weights, threads=1, min_face=min_face)
             found = detector.detect(picture)
             times = []
             for _ in range(repeats):
@@ -403,13 +403,14 @@ def main() -> None:
     parser.add_argument("--textures", type=int, default=300, help="faces placed on real face-free photos")
     parser.add_argument("--parts", default="recall,large,landmarks,false,alignment,real,textures,cost,min-face")
     parser.add_argument("--threshold", type=float, default=None, help="score threshold (default: the module's)")
+    parser.add_argument("--weights", type=Path, help="another RetinaFace ONNX file (default: the product's)")
     parser.add_argument("--min-faces", default="80,160,320", help="min_face values the min-face part compares with 40")
     args = parser.parse_args()
     import cv2
 
     cv2.setNumThreads(1)
-    detector = FaceDetector(threads=1) if args.threshold is None else FaceDetector(threads=1,
-                                                                                    score_threshold=args.threshold)
+    threshold = {} if args.threshold is None else {"score_threshold": args.threshold}
+    detector = FaceDetector(args.weights or WEIGHTS, threads=1, **threshold)
     haar = None
     if args.haar:  # the product dropped the cascades (issue 12); their numbers stay in the recorded results
         parser.error("--haar: starbatch no longer ships the Haar detector; run this script at commit 158229b "
@@ -442,7 +443,7 @@ def main() -> None:
     if "cost" in parts:
         cost(detector, haar)
     if "min-face" in parts:
-        min_face_cost([int(v) for v in args.min_faces.split(",")])
+        min_face_cost([int(v) for v in args.min_faces.split(",")], detector.weights)
 
 
 if __name__ == "__main__":
