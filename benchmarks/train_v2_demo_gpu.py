@@ -49,8 +49,9 @@ CALIBRATION = 150  # iterations timed before the real run; the first FIRST_TIMED
 FIRST_TIMED = 50
 LOG_BYTES = 8_000_000  # the device returns files of 16 MiB at most; ~700 bytes a logged iteration
 EVAL_SHARE_S = 150  # seconds kept for eval and packing (the judge trains for 25 epochs on the CPU)
-# The GPU run's networks: twice the bundled model's widths (it is 2.7 MB in fp16; this one about
-# 4x that), batch 16 (the loader decodes ~600 images/s on one core: no bottleneck at ~20 it/s).
+# The GPU run's networks: twice the bundled model's widths (it is 2.7 MB in fp16; this one 10.2 MB),
+# batch 16 (its faces kept decoded, the loader makes such a batch in ~10 ms on one core:
+# benchmarks/results/v2_batches_cpu.md).
 GPU_SHAPE = ["--image-size", "64", "--dim-in", "32", "--max-conv-dim", "256", "--hidden-dim", "256",
              "--batch-size", "16"]
 DRY_SHAPE = ["--image-size", "32", "--dim-in", "8", "--max-conv-dim", "16", "--hidden-dim", "16",
