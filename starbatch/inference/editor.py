@@ -115,7 +115,7 @@ class EditorSpec:
                       self.backend, self.framing or None, self.min_face)
 
 
-def _reference_crop(path: Path, image_size: int, faces: str, framing: str, min_face: float = MIN_FACE):
+def _reference_crop(path: Path, image_size: int, faces: str, framing: str, min_face: float):
     """A --ref photo's face crop; compositing (and torch) load only when a request has one."""
     from starbatch.inference.compositing import reference_input
 

@@ -153,7 +153,8 @@ class DomainBatches(Prefetching):
         self.per_domain = [images.of_domain(d) for d in range(len(images.domains))]
         first = load_image(images.paths[0])
         self.keeps_decoded = len(images) * first.width * first.height * 3 <= decoded_cache_bytes
-        self._decoded: dict[int, Image.Image] = {}  # filled by the batch thread alone
+        # kept images by index (dict reads and writes are atomic: the batch thread and a caller may share it)
+        self._decoded: dict[int, Image.Image] = {0: first} if self.keeps_decoded else {}
 
     def image(self, index: int) -> Image.Image:
         """Image `index`, decoded (once, where the set fits DECODED_CACHE_BYTES)."""

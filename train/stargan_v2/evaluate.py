@@ -84,8 +84,9 @@ def evaluate(model: LoadedModel, data_dir: Path, classifier_epochs: int = 25, ca
         raise StarbatchError(f"{data_dir}: domains {list(train.domains)}, but the model translates "
                              f"{list(domains)}")
     for number, name in enumerate(val.domains):
-        if len(val.of_domain(number)) < 2:  # one image has no spread: no diversity, covariance or Frechet distance
-            raise StarbatchError(f"{data_dir / 'val' / name}: {len(val.of_domain(number))} image; eval needs two "
+        count = len(val.of_domain(number))
+        if count < 2:  # one image has no spread: no diversity, covariance or Frechet distance
+            raise StarbatchError(f"{data_dir / 'val' / name}: {count} image; eval needs two "
                                  "or more per domain (make-faces --n 20 makes two)")
     label_set = LabelSet("domains-" + "-".join(domains), ONEHOT, domains)
     val_x, val_y = load_split(val, size)
