@@ -35,6 +35,12 @@ def cameraman() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def obama() -> np.ndarray:
+    """A real, frontal official portrait (256 px, the face about 105 px across)."""
+    return _rgb(DATA / "obama.jpg")
+
+
+@pytest.fixture(scope="session")
 def face_free_photos() -> dict[str, np.ndarray]:
     return {path.stem: _rgb(path) for path in sorted((DATA / "face_free").glob("*.jpg"))}
 

@@ -59,7 +59,8 @@ def test_a_real_face_turned_in_a_larger_photo_is_cropped_where_it_came_from(astr
     def turn(corners):  # degrees counter-clockwise on screen (y points down)
         return -np.degrees(np.arctan2(*(corners[1] - corners[0])[::-1]))
 
-    assert abs(turn(crop.corners()) - turn(reference.corners()) - 20) < 2  # turned with the face
+    # turned with the face: 2.4 degrees off alone would move the corners by the goal's 3% (0.71 d)
+    assert abs(turn(crop.corners()) - turn(reference.corners()) - 20) < 2.4
 
 
 def test_only_the_face_is_edited_and_pixels_outside_its_crop_stay_bit_identical(tmp_path, model):
