@@ -123,13 +123,14 @@ CONFIRM_THRESHOLD = 0.3
 # time and 5 of 6 (256 px) and 5 of 8 (384 px) read 0.31-0.95 at 96; of the 12 false boxes on the
 # real face-free photos that reached it, 10 read nothing at 96 and two 0.42 and 0.44 (stars).
 CONFIRM_AGAIN, CONFIRM_AGAIN_THRESHOLD = (96,), 0.5
-# Each upright reading at REFINE_FACE is averaged with one at REFINE_CLOSER px (its crop REFINE_CONTEXT
-# times as wide, mirrored too): the network errs on one crop in ways it does not on another size's.
-# Real faces' CelebA-HQ crops (aligned portraits, as a model's data set holds them) placed 64-400 px
-# wide and turned up to 30 degrees in 1024x768 pictures, against the mean of readings at five sizes:
-# corner error 3.9% of the crop side at 64 alone, 2.4% with 96, 2.8% with 80, 2.3% with 128 (1.8x the
-# pixels), 3.1% with 48, 2.9% with 96 unmirrored. The 96 px reading costs ~5.7 ms per face.
-REFINE_CLOSER = (96,)
+# Each upright reading at REFINE_FACE is averaged with one at REFINE_CLOSER px (mirrored too), in a crop
+# REFINE_CLOSER_CONTEXT times as wide: the network errs on one crop in ways it does not on another
+# size's. Real faces' CelebA-HQ crops (aligned portraits, as a model's data set holds them) placed
+# 64-400 px wide and turned up to 30 degrees in 1024x768 pictures, against the mean of readings at
+# five sizes: corner error 3.9% of the crop side at 64 alone; with 96 in 2.25 / 2.0 / 1.75 / 1.5
+# times as wide 2.37 / 2.36 / 2.37 / 2.51%; with 80 2.8%, 128 2.3%, 48 3.1%, 96 unmirrored 2.9%.
+# It costs ~4.2 ms a face.
+REFINE_CLOSER, REFINE_CLOSER_CONTEXT = (96,), 1.75
 REFINE_AGAIN = 5  # degrees: a face whose upright reading turned it more than this is read again
 
 
@@ -282,7 +283,7 @@ class FaceDetector:
                 if score < CONFIRM_AGAIN_THRESHOLD:
                     return None  # not a face upright and enlarged: a texture the search scored high
             closer = tuple(size for size in REFINE_CLOSER if size not in sizes)  # not read twice
-            more = self._read_upright(photo, landmarks, face.side, closer)[0] if closer else None
+            more = self._read_upright(photo, landmarks, face.side, closer, REFINE_CLOSER_CONTEXT)[0] if closer else None
             readings = [reading for reading in (read, more) if reading is not None]
             if not readings:
                 break
@@ -294,9 +295,11 @@ class FaceDetector:
         return Face(face.box, face.score, landmarks)
 
     def _read_upright(self, photo: "_Pyramid", landmarks: np.ndarray, face_side: float,
-                      sizes: tuple[int, ...] = REFINE_FACE) -> tuple[np.ndarray | None, float]:
-        """Landmarks read in an upright crop around their face, mapped back to photo pixels (None
-        when no face is found in the crop's middle), and the best reading's score (0 for none)."""
+                      sizes: tuple[int, ...] = REFINE_FACE, context: float = REFINE_CONTEXT
+                      ) -> tuple[np.ndarray | None, float]:
+        """Landmarks read in an upright crop (`context` times the face's size) around their face, mapped
+        back to photo pixels (None when no face is found in the crop's middle), and the best reading's
+        score (0 for none)."""
         from starbatch.faces import alignment
 
         turn = _eye_angle(landmarks)
@@ -304,7 +307,7 @@ class FaceDetector:
         readings, best = [], 0.0
         for face_px in sizes:
             linear = (face_px / face_side) * upright
-            side = int(face_px * REFINE_CONTEXT)
+            side = int(face_px * context)
             to_crop = np.hstack([linear, (side / 2 - linear @ landmarks.mean(axis=0))[:, None]])
             crop = alignment.warp_crop(photo.levels[0], to_crop, side)  # full resolution: landmarks
             to_photo = alignment.invert(to_crop)
