@@ -43,7 +43,6 @@ from starbatch.media.video import (
     VideoInfo,
     as_stored,
     decode_segment,
-    encodes_as_decoded,
     frame_at,
     join,
     plan_segments,
@@ -221,7 +220,7 @@ def edit_segment(
             # A frame without a crop is not taken through RGB and back where the encoder takes it as
             # decoded: with a lossless --crf 0 it stays bit-exact. (Converted directly 4:4:4 -> 4:2:0
             # by swscale it came out further off than through RGB.)
-            if not item.crops and encodes_as_decoded(item.decoded, info):
+            if not item.crops and writer.takes_as_decoded(item.decoded):
                 writer.write_decoded(item.decoded, item.pts, item.duration)
             else:
                 writer.write(as_stored(photo.rgb, info.rotation), item.pts, item.duration)

@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 
 from starbatch.files import write_atomically
-from starbatch.media.video import EncodeSettings, SegmentWriter, VideoInfo
+from starbatch.media.video import EncodeSettings, SegmentWriter, VideoInfo, encodes_as_decoded
 
 PART_SECONDS = 30.0  # an interruption loses at most this much edited video
 RECORD = "settings.json"
@@ -91,6 +91,9 @@ class PartWriter:
     def write(self, rgb, pts: int, duration: int | None) -> None:
         self._ready().write(rgb, pts, duration)
         self.frames += 1
+
+    def takes_as_decoded(self, frame: av.VideoFrame) -> bool:
+        return encodes_as_decoded(frame, self.parts.info, self.settings.resolved_codec())
 
     def write_decoded(self, decoded: av.VideoFrame, pts: int, duration: int | None) -> None:
         self._ready().write_decoded(decoded, pts, duration)

@@ -37,6 +37,9 @@ CODEC_ALIASES = {"h264": "libx264", "x264": "libx264", "hevc": "libx265", "h265"
                  "x265": "libx265", "vp9": "libvpx-vp9"}  # fmt: skip
 CRF_CODECS = ("libx264", "libx265", "libvpx-vp9")
 FULL_CHROMA_CODECS = ("libx264", "libx265", "libvpx-vp9")  # can encode odd sizes as yuv444p
+# can encode full-range 4:2:0 (yuvj420p) as it is decoded: a webcam's MJPEG or a full-range H.264 clip
+# keeps its levels (squeezed into 16-235, frames without a face came back 1.3-1.7 levels off at --crf 0)
+FULL_RANGE_CODECS = ("libx264", "libx265")
 MOV_FORMATS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2")
 # Frames held to sort decoded times back into order: H.264 and HEVC reorder at most 16 frames.
 REORDER_DEPTH = 16
@@ -56,6 +59,7 @@ class VideoInfo:
     average_rate: Fraction | None
     end_pts: int | None  # where the stream's last frame stops showing, when the container says
     copied_streams: int  # audio and subtitle streams carried over
+    pixel_format: str = "yuv420p"  # the first frame's, as decoded (yuvj*: full-range, e.g. webcam MJPEG)
 
     @property
     def frame_count(self) -> int:
@@ -213,7 +217,7 @@ def probe(path: Path) -> VideoInfo:
             path=path, width=first.width, height=first.height, time_base=stream.time_base,
             rotation=int(round(first.rotation or 0)) % 360, frame_pts=tuple(sorted(pts)),
             keyframes=tuple(keyframes), average_rate=stream.average_rate, end_pts=end,
-            copied_streams=copied,
+            copied_streams=copied, pixel_format=first.format.name,
         )  # fmt: skip
 
 
@@ -345,14 +349,18 @@ def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
     return np.rot90(rgb, (rotation // 90) % 4)
 
 
-def encoded_pixel_format(info: VideoInfo) -> str:
-    """4:2:0, or 4:4:4 where a side is odd (4:2:0 cannot hold it at the exact size)."""
-    return "yuv444p" if info.width % 2 or info.height % 2 else "yuv420p"
+def encoded_pixel_format(info: VideoInfo, codec: str) -> str:
+    """4:2:0 (full-range where the input is and `codec` can hold it), or 4:4:4 where a side is odd
+    (4:2:0 cannot hold it at the exact size)."""
+    if info.width % 2 or info.height % 2:
+        return "yuv444p"
+    return "yuvj420p" if info.pixel_format.startswith("yuvj") and codec in FULL_RANGE_CODECS else "yuv420p"
 
 
-def encodes_as_decoded(frame: av.VideoFrame, info: VideoInfo) -> bool:
-    """Whether the encoder takes `frame` as it was decoded: the clip's size, the encoded pixel format."""
-    return (frame.width, frame.height) == (info.width, info.height) and frame.format.name == encoded_pixel_format(info)
+def encodes_as_decoded(frame: av.VideoFrame, info: VideoInfo, codec: str) -> bool:
+    """Whether `codec`'s encoder takes `frame` as it was decoded: the clip's size, the encoded pixel format."""
+    return (frame.width, frame.height) == (info.width, info.height) and \
+        frame.format.name == encoded_pixel_format(info, codec)
 
 
 def as_stored(rgb: np.ndarray, rotation: int) -> np.ndarray:
@@ -369,7 +377,8 @@ class SegmentWriter:
 
     def __init__(self, sink: Path | io.BytesIO, info: VideoInfo, settings: EncodeSettings, first_frame: int = 0):
         self.path, self.first_frame = info.path, first_frame  # named in errors
-        codec = settings.resolved_codec()
+        self.info, self.codec = info, settings.resolved_codec()
+        codec = self.codec
         odd = info.width % 2 or info.height % 2
         if odd and codec not in FULL_CHROMA_CODECS:
             raise StarbatchError(f"{info.path}: {info.width}x{info.height} has an odd side; "
@@ -388,7 +397,7 @@ class SegmentWriter:
             raise StarbatchError(f"--codec {settings.codec}: not an encoder FFmpeg has here ({error})") from None
         context = self.stream.codec_context
         self.stream.width, self.stream.height = info.width, info.height
-        self.stream.pix_fmt = encoded_pixel_format(info)
+        self.stream.pix_fmt = encoded_pixel_format(info, codec)
         context.time_base = info.time_base  # without this, FFmpeg re-times frames
         context.flags |= av.codec.context.Flags.frame_duration  # packets keep the frames' durations
         self.stream.time_base = info.time_base
@@ -413,8 +422,11 @@ class SegmentWriter:
     def write(self, rgb: np.ndarray, pts: int, duration: int | None) -> None:
         self._encode(av.VideoFrame.from_ndarray(rgb, format="rgb24"), pts, duration)
 
+    def takes_as_decoded(self, frame: av.VideoFrame) -> bool:
+        return encodes_as_decoded(frame, self.info, self.codec)
+
     def write_decoded(self, decoded: av.VideoFrame, pts: int, duration: int | None) -> None:
-        """A frame as the decoder gave it, unconverted: one that `encodes_as_decoded`."""
+        """A frame as the decoder gave it, unconverted: one that `takes_as_decoded`."""
         self._encode(decoded, pts, duration)
 
     def _encode(self, frame: av.VideoFrame, pts: int, duration: int | None) -> None:

@@ -6,6 +6,7 @@ import json
 
 import av
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from starbatch.cli import app
@@ -169,11 +170,13 @@ def test_at_a_cut_to_a_picture_without_a_face_the_edit_stops_on_the_cut(tmp_path
     assert sampled[0]["frame"] == 0 and len(sampled[0]["faces"][0]["crop_corners"]) == 4
 
 
-def test_frames_without_a_face_are_the_input_frames_bit_for_bit_with_a_lossless_crf(tmp_path, model, make_clip):
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuvj420p"])  # yuvj: full-range, as webcams' MJPEG decodes
+def test_frames_without_a_face_are_the_input_frames_bit_for_bit_with_a_lossless_crf(tmp_path, model, make_clip,
+                                                                                    pix_fmt):
     """They are encoded from the decoded frames, not through RGB and back: with --crf 0 and the
-    input's pixel format, each is exactly the input's frame."""
+    input's pixel format (a full-range clip stays full-range), each is exactly the input's frame."""
     cut = 14
-    clip = cut_clip(tmp_path, make_clip, cut, pix_fmt="yuv420p")
+    clip = cut_clip(tmp_path, make_clip, cut, pix_fmt=pix_fmt)
     out = tmp_path / "out.mp4"
     result = CliRunner().invoke(app, ["video", str(clip), "--expression", "happy", "-m", str(model), "-o", str(out),
                                       "--crf", "0", "--framing", "synthetic"])
@@ -181,7 +184,7 @@ def test_frames_without_a_face_are_the_input_frames_bit_for_bit_with_a_lossless_
 
     def planes(path):
         with av.open(str(path)) as container:
-            return [frame.to_ndarray() for frame in container.decode(video=0)]  # yuv420p as stored
+            return [frame.to_ndarray() for frame in container.decode(video=0)]  # the planes as stored
 
     before, after = planes(clip), planes(out)
     assert len(before) == len(after) == 30
