@@ -32,10 +32,9 @@ faces found. Boxes that could never be kept (`_usable`) go before NMS.
 
 Landmarks: the search's landmarks lean towards an upright, mid-sized face, so each face found is
 read again in an upright crop of its own, at REFINE_FACE and REFINE_CLOSER px, each mirrored, the
-readings averaged (see `_refined`); a box
-that reading does not find again (CONFIRM_THRESHOLD, or closer, CONFIRM_AGAIN) is not a face: real
-face-free photos at sizes the constants were not tuned at gave boxes of 0.82-0.94 (a cat, the moon,
-stars) that read nothing.
+readings averaged (see `_refined`); a box the first reading does not find again (CONFIRM_THRESHOLD,
+or closer, CONFIRM_AGAIN) is not a face: real face-free photos at sizes the constants were not tuned
+at gave boxes of 0.82-0.94 (a cat, the moon, stars) that read nothing.
 """
 
 import math
@@ -267,8 +266,8 @@ class FaceDetector:
 
     def _refined(self, photo: "_Pyramid", face: Face) -> Face | None:
         """The face with its landmarks read again where the network reads them best: turned upright
-        (by its eye line), at REFINE_FACE and REFINE_CLOSER px, and mirrored; the readings averaged. None when
-        the first reading scores under CONFIRM_THRESHOLD and one at CONFIRM_AGAIN px under
+        (by its eye line), at REFINE_FACE and REFINE_CLOSER px, and mirrored; the readings averaged.
+        None when the first reading scores under CONFIRM_THRESHOLD and one at CONFIRM_AGAIN px under
         CONFIRM_AGAIN_THRESHOLD: not a face. The search's landmarks lean towards an upright face (a
         face turned 25 degrees reads as turned 5-18), so a face whose reading turns by more than
         REFINE_AGAIN degrees is read once more, upright by the new reading

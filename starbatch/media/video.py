@@ -377,8 +377,8 @@ class SegmentWriter:
 
     def __init__(self, sink: Path | io.BytesIO, info: VideoInfo, settings: EncodeSettings, first_frame: int = 0):
         self.path, self.first_frame = info.path, first_frame  # named in errors
-        self.info, self.codec = info, settings.resolved_codec()
-        codec = self.codec
+        codec = settings.resolved_codec()
+        self.info, self.codec = info, codec  # what takes_as_decoded asks
         odd = info.width % 2 or info.height % 2
         if odd and codec not in FULL_CHROMA_CODECS:
             raise StarbatchError(f"{info.path}: {info.width}x{info.height} has an odd side; "
