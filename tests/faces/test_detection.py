@@ -47,20 +47,28 @@ def test_the_header_and_the_aligner_know_the_same_framings():
 
 def test_a_real_face_turned_in_a_larger_photo_is_cropped_where_it_came_from(astronaut, backdrop):
     """The product's crop (placements) lands where the portrait's own crop went when the portrait
-    was turned 20 degrees and moved: within 3% of the side (the issue's goal; test_alignment.py
-    measures it over many placements)."""
+    was turned and moved: within 3% of the side on average over eight placements (the issue's goal;
+    benchmarks/face_detection.py measures it over many). One placement alone is not a measure: this
+    one's errors spread 1.8-3.3%, and a CPU with other vector units rounds the network differently
+    (the first placement gave 2.4% on an Intel Xeon, 3.0% on an AMD EPYC)."""
     (reference,) = placements(astronaut, "detect", "celeba", 128)
-    photo, landmarks = place_face(backdrop(640, 480), astronaut, reference.face.landmarks, 200, 20, (380, 260))
-    (crop,) = placements(photo, "detect", "celeba", 128)
-    true = crop_corners(framing("celeba").crop_transform(landmarks, 128), 128)
-    side = np.hypot(*(true[1] - true[0]))
-    assert np.hypot(*(crop.corners() - true).T).mean() / side < 0.03
 
     def turn(corners):  # degrees counter-clockwise on screen (y points down)
         return -np.degrees(np.arctan2(*(corners[1] - corners[0])[::-1]))
 
+    errors, turn_errors = [], []
+    for index, (side, degrees, centre) in enumerate([
+            (200, 20, (380, 260)), (160, -25, (250, 200)), (240, 10, (320, 240)), (140, 30, (200, 300)),
+            (180, -15, (420, 220)), (220, -30, (330, 250)), (120, 25, (450, 330)), (260, -5, (300, 250))]):
+        photo, landmarks = place_face(backdrop(640, 480, index), astronaut, reference.face.landmarks, side, degrees,
+                                      centre)
+        (crop,) = placements(photo, "detect", "celeba", 128)
+        true = crop_corners(framing("celeba").crop_transform(landmarks, 128), 128)
+        errors.append(np.hypot(*(crop.corners() - true).T).mean() / np.hypot(*(true[1] - true[0])))
+        turn_errors.append(abs(turn(crop.corners()) - turn(reference.corners()) - degrees))
+    assert np.mean(errors) < 0.03
     # turned with the face: 2.4 degrees off alone would move the corners by the goal's 3% (0.71 d)
-    assert abs(turn(crop.corners()) - turn(reference.corners()) - 20) < 2.4
+    assert np.mean(turn_errors) < 2.4
 
 
 def test_only_the_face_is_edited_and_pixels_outside_its_crop_stay_bit_identical(tmp_path, model):
