@@ -33,7 +33,9 @@ it replaced were measured beside it before they were removed: benchmarks/results
   one thread; shared machines inflate wall time), best and median of repeats, with a face and
   without;
 - min-face: ms per 1920x1080 and 4000x3000 photo with a 300 px face at larger `min_face` values
-  (`--min-face`), as a ratio to the default 40 measured in the same run.
+  (`--min-face`), as a ratio to the default 40 measured in the same run;
+- photos: real photos (tests/data's and `--photos DIR`s) as they are and enlarged 2x, ms per photo
+  with LOOK_AGAIN as a ratio to every weak box looked at at every size, in the same run.
 
     python benchmarks/face_detection.py --faces 300 --negatives 500
     python benchmarks/face_detection.py --faces 300 --face-offset 300 --parts recall   # faces not tuned on
@@ -418,6 +420,39 @@ def cost(detector, haar=None, repeats: int = 20) -> None:
         print(f"cost at {width}x{height}, one thread: " + "; ".join(line))
 
 
+def photo_cost(detector, folders) -> None:
+    """Real photos as they are and enlarged 2x (bicubic): tests/data's and those of `folders` (e.g.
+    OpenCV's samples/data, from its PyPI sdist). The detector against itself with every weak box
+    looked at at every size (look_again 0, as before LOOK_AGAIN), in turn per photo: ms (CPU time of
+    the thread), faces found, and the ratio of the totals."""
+    from starbatch.faces.retinaface import FaceDetector as Detector
+
+    paths = sorted(DATA.glob("*.jpg")) + sorted((DATA / "face_free").glob("*.jpg"))
+    for folder in folders:
+        paths += sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    every = Detector(detector.weights, threads=1, score_threshold=detector.score_threshold,
+                     min_face=detector.min_face, look_again=0.0)
+    totals, found = {"gated": 0.0, "every": 0.0}, {"gated": 0, "every": 0}
+    every.detect(np.zeros((480, 640, 3), np.uint8)), detector.detect(np.zeros((480, 640, 3), np.uint8))
+    for path in paths:
+        photo = Image.open(path).convert("RGB")
+        for zoom in (1, 2):
+            picture = np.asarray(photo.resize((photo.width * zoom, photo.height * zoom), Image.BICUBIC))
+            sides = {}
+            for name, run in (("gated", detector), ("every", every)):
+                start = time.thread_time()
+                sides[name] = sorted(round(face.side) for face in run.detect(picture))
+                totals[name] += time.thread_time() - start
+                found[name] += len(sides[name])
+            if sides["gated"] != sides["every"]:
+                print(f"  {path.name} x{zoom}: faces of {sides['gated']} px, every look: {sides['every']}")
+    count = 2 * len(paths)
+    gated, every_ms = 1000 * totals["gated"] / count, 1000 * totals["every"] / count
+    print(f"real photos ({count}: {len(paths)} as they are and 2x): ms per photo, look_again "
+          f"{detector.look_again:g} {gated:.1f} ({found['gated']} faces), every box at every size "
+          f"{every_ms:.1f} ({found['every']} faces): {totals['gated'] / totals['every']:.2f}x")
+
+
 def min_face_cost(min_faces, weights, repeats: int = 3) -> None:
     """`--min-face`: ms per large photo with a face (the astronaut's, 300 px wide) against the
     default 40 px measured in the same run, and whether the face is still found."""
@@ -452,10 +487,12 @@ def main() -> None:
     parser.add_argument("--haar", action="store_true", help="the Haar cascades too, where they are cheap")
     parser.add_argument("--textures", type=int, default=300, help="faces placed on real face-free photos")
     parser.add_argument("--parts",
-                        default="recall,large,landmarks,false,alignment,real,portraits,textures,cost,min-face")
+                        default="recall,large,landmarks,false,alignment,real,portraits,textures,cost,min-face,photos")
     parser.add_argument("--threshold", type=float, default=None, help="score threshold (default: the module's)")
     parser.add_argument("--weights", type=Path, help="another RetinaFace ONNX file (default: the product's)")
     parser.add_argument("--min-faces", default="80,160,320", help="min_face values the min-face part compares with 40")
+    parser.add_argument("--photos", action="append", default=[], type=Path,
+                        help="a folder of real photos for the photos part (repeatable; tests/data's always)")
     args = parser.parse_args()
     import cv2
 
@@ -497,6 +534,8 @@ def main() -> None:
         cost(detector, haar)
     if "min-face" in parts:
         min_face_cost([int(v) for v in args.min_faces.split(",")], detector.weights)
+    if "photos" in parts:
+        photo_cost(detector, args.photos)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ has 1/39 of the pixels of the one before). A 640x480 photo is searched once, at 
 Weak boxes: the search keeps boxes down to CANDIDATE_THRESHOLD (small ones down to
 SMALL_CANDIDATE_THRESHOLD, and the best few of them down to FAINT_THRESHOLD); one below
 SCORE_THRESHOLD is looked at again, turned upright by its eye line and enlarged to VERIFY_FACES px
-(FAINT_FACES for the faintest), and kept only if it scores SCORE_THRESHOLD there (`_verified`).
+(FAINT_FACES for the faintest; the next size only if the first found something, LOOK_AGAIN), and kept
+only if it scores SCORE_THRESHOLD there (`_verified`).
 Small and turned faces score low at the search's scale and high upright and enlarged; face-free
 pictures have few such boxes (0.81 second looks per 640x480 picture of the benchmark's, and up to
 FAINT_LOOKS faint ones) and none passes. Photos of gravel, grass or foliage have hundreds: only the
@@ -84,6 +85,15 @@ VERIFY_FACES = (56, 72)
 # face-free photos enlarged) up to 0.83 at 56 / 72 px and 0.84 at 96 (hubble_deep_field, gravel):
 # hence the higher bar for a box that failed two looks.
 PROMISING, LAST_LOOK, LAST_THRESHOLD = 0.3, 96, 0.9
+# A weak box whose first look finds nothing near it scoring LOOK_AGAIN gets no look at the next size.
+# Real photos fill a 640x480 photo's budget of weak boxes (clothes, hair, walls, plants), two looks each:
+# 3-11 times the search's time. Of 2071 weak boxes not on a face (real face-free photos, beside rendered
+# and real faces) 9% scored 0.1 at 56 px (median 0.011); of 65 rendered and real faces found at 72 px
+# after failing at 56, 62 had scored 0.1-0.79 there (the others 0.008-0.054). Through the benchmark:
+# real photos 0.71x the time (0.02: 0.80x), and with the closer reading's confirmation (REFINE_CLOSER)
+# 13 false boxes instead of 17 (0.02: 16); held-out rendered 40-48 px faces 9 of 2400 fewer found
+# (0.02: none fewer); real faces as before.
+LOOK_AGAIN = 0.1
 # The crop searched around a weak box, in box sides: 3.0 -> 2.25 (with WEAK_FLOOR) found rendered faces at
 # 40 px 0.937 / 0.950 -> 0.943 / 0.957, in group photos 0.973 -> 0.980 (300 + 300 faces); 2.0 and 2.5
 # found fewer in a 150 + 150 probe. The look costs (2.25 / 3)^2 of the pixels.
@@ -130,6 +140,11 @@ CONFIRM_AGAIN, CONFIRM_AGAIN_THRESHOLD = (96,), 0.5
 # times as wide 2.37 / 2.36 / 2.37 / 2.51%; with 80 2.8%, 128 2.3%, 48 3.1%, 96 unmirrored 2.9%.
 # It costs ~4.2 ms a face.
 REFINE_CLOSER, REFINE_CLOSER_CONTEXT = (96,), 1.75
+# The closer reading also confirms: a face it does not find (no box of REFINE_THRESHOLD in the crop's
+# middle) is not one. Of 2360 rendered faces (40-320 px, upright and turned 25 degrees) and 257 real
+# ones (40-300 px, turned up to 30) none went unfound there (one of 2400 held-out 40-48 px rendered
+# faces did); of the boxes on real face-free photos and beside real faces that passed the first
+# reading (a man's hair seen from behind, gravel, stars), 9 of 40 did.
 REFINE_AGAIN = 5  # degrees: a face whose upright reading turned it more than this is read again
 
 
@@ -154,9 +169,11 @@ class FaceDetector:
     making a detector costs nothing; `detect` may be called from several threads at once."""
 
     def __init__(self, weights: Path = WEIGHTS, threads: int = 1, score_threshold: float = SCORE_THRESHOLD,
-                 min_face: float = MIN_FACE, refine: bool = True, weak_looks: float = WEAK_LOOKS):
+                 min_face: float = MIN_FACE, refine: bool = True, weak_looks: float = WEAK_LOOKS,
+                 look_again: float = LOOK_AGAIN):
         self.weights = Path(weights)
         self.weak_looks = weak_looks  # second looks per WORK_PIXELS searched (math.inf: every weak box)
+        self.look_again = look_again  # a look at the next size needs one scoring this (0: every size)
         self.refine = refine
         self.threads = threads
         self.score_threshold = score_threshold
@@ -236,6 +253,8 @@ class FaceDetector:
             if found is not None and found.score >= self.score_threshold:
                 return self._refined(photo, found) if self.refine else found
             best = max(best, found.score if found is not None else 0.0)
+            if best < self.look_again:
+                break  # nothing face-like at this size: the next would not find it either
         if best >= PROMISING and LAST_LOOK not in sizes:
             found = self._verified_at(photo, face, LAST_LOOK)
             if found is not None and found.score >= max(LAST_THRESHOLD, self.score_threshold):
@@ -243,8 +262,8 @@ class FaceDetector:
         return None
 
     def _verified_at(self, photo: "_Pyramid", face: Face, face_px: int) -> Face | None:
-        """The best face a second look at `face_px` px finds near the weak box, scoring PROMISING or
-        more (box upright in the photo, unrefined landmarks), or None."""
+        """The best face a second look at `face_px` px finds near the weak box, scoring look_again (at
+        most PROMISING) or more (box upright in the photo, unrefined landmarks), or None."""
         from starbatch.faces import alignment
 
         turn = _eye_angle(face.landmarks)
@@ -253,7 +272,8 @@ class FaceDetector:
         left, top, right, bottom = face.box
         centre = np.array([(left + right) / 2, (top + bottom) / 2])
         to_crop = np.hstack([linear, (side / 2 - linear @ centre)[:, None]])
-        boxes, scores, points = self._search(photo.crop(to_crop, side), 1.0, min(PROMISING, self.score_threshold))
+        floor = min(self.look_again or PROMISING, PROMISING, self.score_threshold)  # look_again 0: as before it
+        boxes, scores, points = self._search(photo.crop(to_crop, side), 1.0, floor)
         near = np.flatnonzero(np.hypot(*(points.mean(axis=1) - side / 2).T) < face_px / 2)
         if not len(near):
             return None
@@ -268,10 +288,10 @@ class FaceDetector:
         """The face with its landmarks read again where the network reads them best: turned upright
         (by its eye line), at REFINE_FACE and REFINE_CLOSER px, and mirrored; the readings averaged.
         None when the first reading scores under CONFIRM_THRESHOLD and one at CONFIRM_AGAIN px under
-        CONFIRM_AGAIN_THRESHOLD: not a face. The search's landmarks lean towards an upright face (a
-        face turned 25 degrees reads as turned 5-18), so a face whose reading turns by more than
-        REFINE_AGAIN degrees is read once more, upright by the new reading
-        (benchmarks/results/face_detection_cpu.md)."""
+        CONFIRM_AGAIN_THRESHOLD, or when the closer reading finds nothing: not a face. The search's
+        landmarks lean towards an upright face (a face turned 25 degrees reads as turned 5-18), so a
+        face whose reading turns by more than REFINE_AGAIN degrees is read once more, upright by the
+        new reading (benchmarks/results/face_detection_cpu.md)."""
         landmarks = face.landmarks
         for attempt in range(2):
             read, score = self._read_upright(photo, landmarks, face.side)
@@ -283,6 +303,8 @@ class FaceDetector:
                     return None  # not a face upright and enlarged: a texture the search scored high
             closer = tuple(size for size in REFINE_CLOSER if size not in sizes)  # not read twice
             more = self._read_upright(photo, landmarks, face.side, closer, REFINE_CLOSER_CONTEXT)[0] if closer else None
+            if attempt == 0 and closer and more is None:
+                return None  # found at one size and not at another: a texture (see REFINE_CLOSER)
             readings = [reading for reading in (read, more) if reading is not None]
             if not readings:
                 break
