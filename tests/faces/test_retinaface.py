@@ -139,11 +139,10 @@ def test_a_40_px_face_in_a_large_photo_is_found(detector, astronaut, face_free_p
     reference = detector.detect(astronaut)[0]
     tiles = [np.asarray(Image.fromarray(p).resize((1000, 1000))) for p in face_free_photos.values()]
     photo = np.vstack([np.hstack(tiles[:4]), np.hstack(tiles[4:8]), np.hstack(tiles[:4])[:, ::-1]])  # 4000x3000
-    side = 256 * 42 / reference.side
-    for centre in ((700, 600), (3300, 2500)):
-        picture, drawn = place_face(photo, astronaut, reference.landmarks, side, 0, centre)
-        match = found_at(detector.detect(picture), drawn)
-        assert match is not None and 30 < match.side < 60, centre
+    # one placement: a 4000x3000 search takes 3-6 s on one core
+    picture, drawn = place_face(photo, astronaut, reference.landmarks, 256 * 42 / reference.side, 0, (3300, 2500))
+    match = found_at(detector.detect(picture), drawn)
+    assert match is not None and 30 < match.side < 60
 
 
 def test_small_turned_real_faces_that_the_search_scores_low_are_confirmed_enlarged(detector, astronaut,
