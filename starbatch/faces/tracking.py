@@ -11,8 +11,11 @@ A face a pass no longer finds (a cut, a face walking out) is looked for in the f
 two passes by bisection (detector passes on the buffered frames), so its last frame is known: its
 edit fades out over the FADE frames up to it and is gone from the next one, never held over a
 picture without the face. A face found that no track held is looked for backwards the same way,
-and its edit fades in from its first frame. Faces that are there in the first frame are edited at
-once. Frames with no face pass through unchanged.
+and its edit fades in from its first frame. Either way the crop glides to (from) where the face was
+found in that last (first) frame. A face found far from its track's crop (JUMP) is checked in the
+middle frame: a cut to another face nearby ends one track and starts another instead of gliding
+between them. Faces that are there in the first frame are edited at once. Frames with no face pass
+through unchanged.
 """
 
 from collections import deque
@@ -31,6 +34,13 @@ HOLD = 0.02  # of the crop's side: mean corner movement below this is noise, the
 FADE = 4  # frames an edit takes to fade in or out
 SAME_FACE = 1.0  # crop sides: a face this close to a track's crop a pass later (of about its size) is its face
 SAME_SIZE = 1.5  # the largest size ratio between a track's crop and its face's next crop
+# A face found a pass later more than JUMP crop sides from its track's crop moved fast or is another
+# face after a cut (a film's shot of another face nearby): the window's middle frame is searched, and
+# unless a face is there within a quarter of the jump of where a glide would put it, it is a cut: the
+# track ends where no face is within half the jump of its crop, and the new face's track starts
+# (a glide would paint the edit across the picture between the two for up to half a second: OpenCV's
+# Megamind.avi: its crop 0.8-1.2 face widths off the face in the frames searched after a cut).
+JUMP = 0.25
 
 Frame = TypeVar("Frame")
 
@@ -118,22 +128,41 @@ class FaceFollower:
         found = self._search(end, frame, rgb_of)
         unmatched = list(found)
         glides = []  # (track, crop at start, crop at end)
+        jumped = []  # faces matched to a track across a cut: they start tracks of their own
         for track in list(tracks):
             face = self._nearest(track.back, unmatched)
             before = track.back
+            within = SAME_FACE
+            jump = self._cut_between(window, start, before, self._back(face), rgb_of) if face is not None else None
+            if jump is not None:  # two faces: each is looked for within half the jump of its own crop
+                jumped.append((face, jump / 2))
+                face, within = None, jump / 2
             if face is not None:
                 unmatched.remove(face)
                 track.back, track.face = self._held(track.back, self._back(face)), face
-            else:  # lost: its last frame is in the window; the crop holds still up to there
+            else:  # lost: its last frame is in the window
                 track.last = self._bisect(window, start, rgb_of,
-                                          lambda faces, b=before: self._nearest(b, faces) is None)  # fmt: skip
+                                          lambda faces, b=before, w=within: self._nearest(b, faces, w) is None)
+                # a face that moved up to there: its crop glides to where its last search found it
+                last_face = self._nearest(before, self.searched.get(track.last) or [], within)
+                if last_face is not None and track.last > start:
+                    t = (track.last - start) / len(window)
+                    track.back = before + (self._held(before, self._back(last_face)) - before) / t
             glides.append((track, before, track.back))
         for face in unmatched:  # a face no track held: its first frame is in the window, or is `end`
             back = self._back(face)
-            first = self._bisect(window, start, rgb_of, lambda faces, b=back: self._nearest(b, faces) is not None) + 1
+            within = next((half for other, half in jumped if other is face), SAME_FACE)
+            first = self._bisect(window, start, rgb_of,
+                                 lambda faces, b=back, w=within: self._nearest(b, faces, w) is not None) + 1
             track = Track(back, face, first)
+            # a face that moves from there: its crop glides from where its first search found it
+            first_face = self._nearest(back, self.searched.get(first) or [], within) if first < end else None
+            start_back = back
+            if first_face is not None:
+                t = (first - start) / len(window)
+                start_back = back + (self._held(back, self._back(first_face)) - back) / (1 - t)
             tracks.append(track)
-            glides.append((track, back, back))
+            glides.append((track, start_back, back))
         self._forget(start - FADE)  # the frames still waiting (FADE of them) report their passes
         frames = []
         for offset, frame in enumerate(window):
@@ -183,10 +212,29 @@ class FaceFollower:
         """The new crop, or the held one where the two differ by landmark noise only."""
         return held if _corner_move(held, new, self.size) < HOLD * self.size * _scale(held) else new
 
-    def _nearest(self, back: np.ndarray, faces: list[Face]) -> Face | None:
-        """Of `faces`, the one nearest to the crop `back` if it is that crop's face."""
+    def _cut_between(self, window: list, start: int, before: np.ndarray, after: np.ndarray,
+                     rgb_of: Callable) -> float | None:  # fmt: skip
+        """If a track's crop `before` (at `start`) and its face's crop `after` (just past the window) are
+        two faces with a cut between them rather than one that moved (see JUMP): how far apart, in crop
+        sides; None if not."""
+        side = self.size * _scale(before)
+        jump = _centre_distance(before, after, self.size) / side
+        if jump < JUMP:
+            return None
+        if len(window) < 2:
+            return jump  # the next frame: no face moves that far in one
+        middle = len(window) // 2
+        t = middle / len(window)
+        glide = (1 - t) * before + t * after
+        # a face that moved is near the glide's middle; across a cut the face there is at one end
+        moved = self._nearest(glide, self._search(start + middle, window[middle], rgb_of), jump / 4)
+        return None if moved is not None else jump
+
+    def _nearest(self, back: np.ndarray, faces: list[Face], within: float = SAME_FACE) -> Face | None:
+        """Of `faces`, the one nearest to the crop `back` if it is that crop's face (within `within` of
+        its side)."""
         centre, side = alignment.apply(back, [(self.size / 2, self.size / 2)])[0], self.size * _scale(back)
-        best, best_distance = None, SAME_FACE * side
+        best, best_distance = None, within * side
         for face in faces:
             other = self._back(face)
             distance = np.hypot(*(alignment.apply(other, [(self.size / 2, self.size / 2)])[0] - centre))
@@ -204,6 +252,12 @@ class FaceFollower:
 def _scale(back: np.ndarray) -> float:
     """Photo pixels per crop pixel of a crop -> photo similarity."""
     return float(np.sqrt(abs(np.linalg.det(back[:, :2]))))
+
+
+def _centre_distance(a: np.ndarray, b: np.ndarray, size: int) -> float:
+    """Distance, in photo pixels, between the centres of two crops (crop -> photo)."""
+    centre = [(size / 2, size / 2)]
+    return float(np.hypot(*(alignment.apply(a, centre)[0] - alignment.apply(b, centre)[0])))
 
 
 def _corner_move(a: np.ndarray, b: np.ndarray, size: int) -> float:

@@ -79,6 +79,41 @@ def test_a_cut_from_one_face_to_another_elsewhere_ends_one_edit_and_starts_the_o
     assert all(len(crops) == 1 and crops[0][0] > 200 for crops in out[cut:])  # never glides across
 
 
+@pytest.mark.parametrize("enters", [True, False])
+def test_a_moving_face_that_appears_or_leaves_is_followed_to_its_first_and_last_frames(enters):
+    """A face walking in (found first at frame 9) or out (last at 14): its crop glides with it from
+    the first frame and up to the last one, where the bisection found it, not held at the pass's place."""
+    def script(i):
+        return [face_at(100 + 5 * i, 80)] if (i >= 9 if enters else i < 15) else []
+
+    out, _ = follow(script, 30)
+    shown = [(i, crops[0][0]) for i, crops in enumerate(out) if crops]
+    assert [i for i, _ in shown] == (list(range(9, 30)) if enters else list(range(15)))
+    offsets = [x - (100 + 5 * i) for i, x in shown]
+    assert max(offsets) - min(offsets) < 1e-6
+
+
+def test_a_cut_to_another_face_nearby_is_a_cut_not_a_glide():
+    """A film cuts from one face to another a face width away (nearer than SAME_FACE crop sides): the
+    edit ends on the first face and starts on the second, and no frame gets a crop in between."""
+    cut = 10  # passes at 0, 6, 12: the pass after the cut finds a face near enough to be the first one
+    out, searched = follow(lambda i: [face_at(100, 80)] if i < cut else [face_at(160, 80)], 24)
+    before, after = out[0][0][0], out[-1][0][0]
+    assert abs(after - before - 60) < 1e-6
+    assert all(len(crops) == 1 and abs(crops[0][0] - before) < 1e-6 for crops in out[:cut])
+    assert all(len(crops) == 1 and abs(crops[0][0] - after) < 1e-6 for crops in out[cut:])
+    assert [crops[0][1] for crops in out[cut - FADE - 1:cut]] == sorted((c[0][1] for c in out[cut - FADE - 1:cut]),
+                                                                       reverse=True)  # fades out up to the cut
+    assert out[cut][0][1] < 1 and out[cut + FADE][0][1] == 1.0  # and the other fades in from it
+    assert 9 in searched  # the window's middle, where neither face would be under a glide
+
+
+def test_a_face_moving_fast_still_glides():
+    out, _ = follow(lambda i: [face_at(100 + 12 * i, 80)], 24)  # 72 px a pass: the middle frame confirms it
+    centres = np.array([crops[0][0] for crops in out])
+    assert np.allclose(np.diff(centres), 12) and all(crops[0][1] == 1.0 for crops in out)
+
+
 def test_two_faces_are_followed_each_with_its_own_crop():
     out, _ = follow(lambda i: [face_at(100 + i, 80), face_at(300 - i, 80)], 20)
     assert all(len(crops) == 2 for crops in out)
