@@ -34,6 +34,13 @@ from starbatch.models.stargan_v2.networks import Networks  # noqa: E402
 from starbatch.synthetic.faces import make_faces  # noqa: E402
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Slow tests (Ray, the benchmark scripts' dry runs: 10-90 s each) first, in their order, so that
+    under pytest-xdist the two workers finish together instead of one waiting on a long test that
+    came last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def onnx_cache_home(tmp_path_factory) -> Path:
     """The exported generators (inference/onnx_cache.py) go to a temporary cache, not the user's."""

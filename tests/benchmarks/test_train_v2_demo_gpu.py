@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from starbatch.models.registry import read_config
 from starbatch.synthetic.domains import make_domain_faces
+
+pytestmark = pytest.mark.slow  # run first (tests/conftest.py)
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = "benchmarks/train_v2_demo_gpu.py"

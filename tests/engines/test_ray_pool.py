@@ -16,6 +16,8 @@ from starbatch.synthetic.pictures import face_like, face_photo
 
 ray = pytest.importorskip("ray")
 
+pytestmark = pytest.mark.slow  # run first (tests/conftest.py)
+
 
 @pytest.fixture(scope="module")
 def marker(tmp_path_factory):

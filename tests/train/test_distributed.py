@@ -11,6 +11,8 @@ from starbatch.train.state import latest_checkpoint, load_checkpoint
 
 ray = pytest.importorskip("ray")
 
+pytestmark = pytest.mark.slow  # run first (tests/conftest.py)
+
 
 @pytest.fixture(scope="module")
 def ray_session():
@@ -43,7 +45,6 @@ def train_resume_and_check(settings, run_dir) -> None:
     assert list((run_dir / "samples").glob("*.png"))
 
 
-@pytest.mark.slow
 def test_two_ray_workers_train_both_families(ray_session, tmp_path, faces_tree, domain_faces, tiny, tiny_v2):
     """One test, so that one pytest worker runs both (and its Ray) while the other takes the rest.
     v1: sharded, checkpointed, resumed with each rank's RNG back. v2: one run with both ranks' RNG
