@@ -272,7 +272,7 @@ class FaceDetector:
         left, top, right, bottom = face.box
         centre = np.array([(left + right) / 2, (top + bottom) / 2])
         to_crop = np.hstack([linear, (side / 2 - linear @ centre)[:, None]])
-        floor = min(self.look_again or PROMISING, PROMISING, self.score_threshold)  # look_again 0: as before it
+        floor = min(self.look_again or PROMISING, PROMISING, self.score_threshold)  # no gate (0): PROMISING
         boxes, scores, points = self._search(photo.crop(to_crop, side), 1.0, floor)
         near = np.flatnonzero(np.hypot(*(points.mean(axis=1) - side / 2).T) < face_px / 2)
         if not len(near):

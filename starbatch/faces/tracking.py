@@ -128,39 +128,32 @@ class FaceFollower:
         found = self._search(end, frame, rgb_of)
         unmatched = list(found)
         glides = []  # (track, crop at start, crop at end)
-        jumped = []  # faces matched to a track across a cut: they start tracks of their own
+        jumped: dict[Face, float] = {}  # faces matched to a track across a cut -> half the jump, crop sides
         for track in list(tracks):
             face = self._nearest(track.back, unmatched)
-            before = track.back
-            within = SAME_FACE
-            jump = self._cut_between(window, start, before, self._back(face), rgb_of) if face is not None else None
+            before, within = track.back, SAME_FACE
+            after = self._back(face) if face is not None else None
+            jump = self._cut_between(window, start, before, after, rgb_of) if face is not None else None
             if jump is not None:  # two faces: each is looked for within half the jump of its own crop
-                jumped.append((face, jump / 2))
-                face, within = None, jump / 2
+                jumped[face] = within = jump / 2
+                face = None
             if face is not None:
                 unmatched.remove(face)
-                track.back, track.face = self._held(track.back, self._back(face)), face
-            else:  # lost: its last frame is in the window
+                track.back, track.face = self._held(track.back, after), face
+            else:  # lost: its last frame is in the window; the crop glides to where it was found there
                 track.last = self._bisect(window, start, rgb_of,
                                           lambda faces, b=before, w=within: self._nearest(b, faces, w) is None)
-                # a face that moved up to there: its crop glides to where its last search found it
-                last_face = self._nearest(before, self.searched.get(track.last) or [], within)
-                if last_face is not None and track.last > start:
-                    t = (track.last - start) / len(window)
-                    track.back = before + (self._held(before, self._back(last_face)) - before) / t
+                if track.last > start:
+                    track.back = self._glide_end(before, track.last, within, (track.last - start) / len(window))
             glides.append((track, before, track.back))
         for face in unmatched:  # a face no track held: its first frame is in the window, or is `end`
-            back = self._back(face)
-            within = next((half for other, half in jumped if other is face), SAME_FACE)
+            back, within = self._back(face), jumped.get(face, SAME_FACE)
             first = self._bisect(window, start, rgb_of,
                                  lambda faces, b=back, w=within: self._nearest(b, faces, w) is not None) + 1
             track = Track(back, face, first)
-            # a face that moves from there: its crop glides from where its first search found it
-            first_face = self._nearest(back, self.searched.get(first) or [], within) if first < end else None
-            start_back = back
-            if first_face is not None:
-                t = (first - start) / len(window)
-                start_back = back + (self._held(back, self._back(first_face)) - back) / (1 - t)
+            # the crop glides from where the face was found in its first frame
+            share = 1 - (first - start) / len(window)
+            start_back = self._glide_end(back, first, within, share) if first < end else back
             tracks.append(track)
             glides.append((track, start_back, back))
         self._forget(start - FADE)  # the frames still waiting (FADE of them) report their passes
@@ -211,6 +204,15 @@ class FaceFollower:
     def _held(self, held: np.ndarray, new: np.ndarray) -> np.ndarray:
         """The new crop, or the held one where the two differ by landmark noise only."""
         return held if _corner_move(held, new, self.size) < HOLD * self.size * _scale(held) else new
+
+    def _glide_end(self, anchor: np.ndarray, index: int, within: float, share: float) -> np.ndarray:
+        """The crop at the far end of a glide from `anchor` that passes, `share` of the way along it,
+        through the crop of the face searched at frame `index` near `anchor` (held: noise moves
+        nothing); `anchor` where that frame has no such face."""
+        face = self._nearest(anchor, self.searched.get(index) or [], within)
+        if face is None:
+            return anchor
+        return anchor + (self._held(anchor, self._back(face)) - anchor) / share
 
     def _cut_between(self, window: list, start: int, before: np.ndarray, after: np.ndarray,
                      rgb_of: Callable) -> float | None:  # fmt: skip
