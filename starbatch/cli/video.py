@@ -56,7 +56,8 @@ def video(
     codec: Annotated[str | None, typer.Option(help="Video encoder: libx264 (h264), libx265 (hevc), libvpx-vp9, "
                                               "mpeg4. Default: libx264 (.webm: libvpx-vp9).", show_default=False)]
     = None,
-    crf: Annotated[int, typer.Option(min=0, max=63, help="Quality for x264/x265/vp9: lower is better.")] = 18,
+    crf: Annotated[int, typer.Option(min=0, max=63,
+                                     help="Quality for x264/x265/vp9: lower is better; 0: lossless.")] = 18,
     preset: Annotated[str | None, typer.Option(help="x264/x265 speed preset (ultrafast ... veryslow).",
                                                show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Frames per model batch.")] = 8,

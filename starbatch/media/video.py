@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
 from pathlib import Path
 
 import av
@@ -46,6 +47,23 @@ REORDER_DEPTH = 16
 
 
 @dataclass(frozen=True)
+class Colour:
+    """A clip's colour tags (FFmpeg's AVColorRange, AVColorPrimaries, AVColorTransferCharacteristic,
+    AVColorSpace numbers), as its first frame decodes: PyAV turns frames into RGB by their matrix and
+    range, so edited frames are turned back by the same ones, and the output carries the tags."""
+
+    range: int = 0  # unspecified (limited, except yuvj formats); 2: full
+    primaries: int = 2  # 2: unspecified
+    transfer: int = 2
+    matrix: int = 2  # 1: BT.709, 5/6: BT.601, 9: BT.2020; unspecified: BT.601
+
+
+# AVColorSpace numbers swscale has coefficients for; PyAV decodes the others with BT.601's.
+SWSCALE_MATRICES = {1, 4, 5, 6, 7, 9}
+FULL_RANGE = 2  # AVCOL_RANGE_JPEG
+
+
+@dataclass(frozen=True)
 class VideoInfo:
     """What the edit must keep: frame times, size, time base, rotation; and where keyframes are."""
 
@@ -60,6 +78,7 @@ class VideoInfo:
     end_pts: int | None  # where the stream's last frame stops showing, when the container says
     copied_streams: int  # audio and subtitle streams carried over
     pixel_format: str = "yuv420p"  # the first frame's, as decoded (yuvj*: full-range, e.g. webcam MJPEG)
+    colour: Colour = Colour()
 
     @property
     def frame_count(self) -> int:
@@ -218,6 +237,8 @@ def probe(path: Path) -> VideoInfo:
             rotation=int(round(first.rotation or 0)) % 360, frame_pts=tuple(sorted(pts)),
             keyframes=tuple(keyframes), average_rate=stream.average_rate, end_pts=end,
             copied_streams=copied, pixel_format=first.format.name,
+            colour=Colour(int(first.color_range), int(first.color_primaries), int(first.color_trc),
+                          int(first.colorspace)),
         )  # fmt: skip
 
 
@@ -350,11 +371,39 @@ def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
 
 
 def encoded_pixel_format(info: VideoInfo, codec: str) -> str:
-    """4:2:0 (full-range where the input is and `codec` can hold it), or 4:4:4 where a side is odd
-    (4:2:0 cannot hold it at the exact size)."""
+    """The input's own pixel format where `codec` can encode it at the clip's size (as ffmpeg keeps it):
+    4:2:2, 4:4:4, 10 bits, full range stay as they are, and frames without a face pass through
+    unconverted. Else the same chroma at 8 bits, then 4:2:0 (full-range where the input is and `codec`
+    can hold it), or 4:4:4 where a side is odd (4:2:0 cannot hold it at the exact size)."""
+    decoded = info.pixel_format
+    full_range = decoded.startswith("yuvj")
+    eight_bit = decoded.split("p")[0] + "p" if decoded.startswith("yuv") else decoded  # yuv422p10le -> yuv422p
+    supported = _encoder_formats(codec)
+    for candidate in (decoded, eight_bit):
+        if candidate.startswith("yuv") and not candidate.startswith("yuva") and candidate in supported \
+                and _holds_size(candidate, info.width, info.height):
+            return candidate
     if info.width % 2 or info.height % 2:
         return "yuv444p"
-    return "yuvj420p" if info.pixel_format.startswith("yuvj") and codec in FULL_RANGE_CODECS else "yuv420p"
+    return "yuvj420p" if full_range and codec in FULL_RANGE_CODECS else "yuv420p"
+
+
+@cache
+def _encoder_formats(codec: str) -> frozenset[str]:
+    try:
+        return frozenset(f.name for f in av.Codec(codec, "w").video_formats or ())
+    except (ValueError, av.FFmpegError):
+        return frozenset()
+
+
+def _holds_size(pixel_format: str, width: int, height: int) -> bool:
+    """Whether `pixel_format`'s chroma planes cover a width x height picture exactly (4:2:0 needs
+    both sides even, 4:2:2 an even width, 4:4:4 nothing)."""
+    try:
+        luma, chroma = av.VideoFormat(pixel_format, 4, 4).components[:2]
+    except ValueError:
+        return False
+    return (chroma.width == luma.width or width % 2 == 0) and (chroma.height == luma.height or height % 2 == 0)
 
 
 def encodes_as_decoded(frame: av.VideoFrame, info: VideoInfo, codec: str) -> bool:
@@ -397,14 +446,27 @@ class SegmentWriter:
             raise StarbatchError(f"--codec {settings.codec}: not an encoder FFmpeg has here ({error})") from None
         context = self.stream.codec_context
         self.stream.width, self.stream.height = info.width, info.height
-        self.stream.pix_fmt = encoded_pixel_format(info, codec)
+        self.stream.pix_fmt = pixel_format = encoded_pixel_format(info, codec)
+        # Edited frames go from RGB to YUV by the matrix and range PyAV decoded them by (its default,
+        # BT.601 limited, shifted a BT.709 clip's unedited pixels by up to 6 levels), and the output
+        # is tagged as the input: players show both as they showed the input.
+        colour = info.colour
+        same_levels = pixel_format == info.pixel_format  # else converted: full range squeezed (yuvj -> yuv)
+        self.full_range = same_levels and colour.range == FULL_RANGE and not pixel_format.startswith("yuvj")
+        self.matrix = colour.matrix if colour.matrix in SWSCALE_MATRICES else None
+        context.color_primaries, context.color_trc = colour.primaries, colour.transfer
+        context.colorspace = colour.matrix
+        context.color_range = colour.range if same_levels else 0
         context.time_base = info.time_base  # without this, FFmpeg re-times frames
         context.flags |= av.codec.context.Flags.frame_duration  # packets keep the frames' durations
         self.stream.time_base = info.time_base
         if info.average_rate:
             context.framerate = info.average_rate  # rate control hint only; pts rule timing
-        encoder_options = {}
-        if settings.crf is not None and codec in CRF_CODECS:
+        encoder_options, x265_params = {}, "bframes=0:log-level=error"
+        if settings.crf == 0 and codec in CRF_CODECS:  # lossless: x264's crf 0 is lossless at 8 bits only
+            encoder_options.update({"libx264": {"qp": "0"}, "libvpx-vp9": {"lossless": "1", "b": "0"}}.get(codec, {}))
+            x265_params += ":lossless=1"
+        elif settings.crf is not None and codec in CRF_CODECS:
             encoder_options["crf"] = str(settings.crf)
             if codec == "libvpx-vp9":
                 encoder_options["b"] = "0"
@@ -415,12 +477,15 @@ class SegmentWriter:
         if codec == "libx264":
             encoder_options.setdefault("bf", "0")
         if codec == "libx265":
-            encoder_options.setdefault("x265-params", "bframes=0:log-level=error")
+            encoder_options.setdefault("x265-params", x265_params)
         self.stream.options = encoder_options
         self.frames = 0
 
     def write(self, rgb: np.ndarray, pts: int, duration: int | None) -> None:
-        self._encode(av.VideoFrame.from_ndarray(rgb, format="rgb24"), pts, duration)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            format=self.stream.pix_fmt, dst_colorspace=self.matrix,
+            dst_color_range=av.video.reformatter.ColorRange.JPEG if self.full_range else None)
+        self._encode(frame, pts, duration)
 
     def takes_as_decoded(self, frame: av.VideoFrame) -> bool:
         return encodes_as_decoded(frame, self.info, self.codec)

@@ -175,9 +175,11 @@ def test_a_face_smaller_than_min_face_is_not_followed(tmp_path, model, make_clip
     assert outcomes == {"40": (0, False), "120": (1, True)}
 
 
-def cut_clip(tmp_path, make_clip, cut: int, frames: int = 30, gop: int = 250, pix_fmt: str = "yuv444p"):
+def cut_clip(tmp_path, make_clip, cut: int, frames: int = 30, gop: int = 250, pix_fmt: str = "yuv444p",
+             colour: tuple[int, int, int] | None = None):
     """A clip whose face's frames are followed from `cut` on by a title card (a face-free clip's),
-    encoded losslessly in `pix_fmt`."""
+    encoded losslessly in `pix_fmt`; `colour` (primaries, transfer, matrix) tags it, and its
+    pixels are turned into YUV by that matrix, as a camera's are."""
     face = frames_of(make_clip(tmp_path / "face.mp4", width=160, height=128, frames=frames, face=True))
     card = frames_of(make_clip(tmp_path / "card.mp4", width=160, height=128, frames=frames))
     clip = tmp_path / "cut.mp4"
@@ -185,10 +187,33 @@ def cut_clip(tmp_path, make_clip, cut: int, frames: int = 30, gop: int = 250, pi
         stream = container.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 160, 128, pix_fmt
         stream.options = {"crf": "0", "g": str(gop), "keyint_min": str(gop)}
+        if colour:
+            context = stream.codec_context
+            context.color_primaries, context.color_trc, context.colorspace = colour
         for picture in face[:cut] + card[cut:]:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(picture.astype(np.uint8), format="rgb24")))
+            frame = av.VideoFrame.from_ndarray(picture.astype(np.uint8), format="rgb24")
+            if colour:
+                frame = frame.reformat(format=pix_fmt, dst_colorspace=colour[2])
+            container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return clip
+
+
+def planes(path):
+    """Every frame's planes as stored, and the stream's pixel format and colour tags."""
+    with av.open(str(path)) as container:
+        context = container.streams.video[0].codec_context
+        tags = (context.pix_fmt, context.color_primaries, context.color_trc, context.colorspace)
+        return [stored(frame) for frame in container.decode(video=0)], tags
+
+
+def stored(frame: av.VideoFrame) -> np.ndarray:
+    """A frame's planes as stored (samples, without line padding), one after the other: luma rows first."""
+    rows = []
+    for plane, component in zip(frame.planes, frame.format.components, strict=False):
+        width = plane.width * (2 if component.bits > 8 else 1)
+        rows.append(np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :width])
+    return np.concatenate([r.reshape(-1) for r in rows])
 
 
 def test_at_a_cut_to_a_picture_without_a_face_the_edit_stops_on_the_cut(tmp_path, model, make_clip):
@@ -205,26 +230,54 @@ def test_at_a_cut_to_a_picture_without_a_face_the_edit_stops_on_the_cut(tmp_path
     assert sampled[0]["frame"] == 0 and len(sampled[0]["faces"][0]["crop_corners"]) == 4
 
 
-@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuvj420p"])  # yuvj: full-range, as webcams' MJPEG decodes
+# yuvj: full-range, as webcams' MJPEG decodes (4:2:2 as many do); 4:4:4 and 10 bits as editing
+# software and phones write them
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuvj420p", "yuvj422p", "yuv444p", "yuv420p10le"])
 def test_frames_without_a_face_are_the_input_frames_bit_for_bit_with_a_lossless_crf(tmp_path, model, make_clip,
                                                                                     pix_fmt):
     """They are encoded from the decoded frames, not through RGB and back: with --crf 0 and the
-    input's pixel format (a full-range clip stays full-range), each is exactly the input's frame."""
+    input's pixel format kept (chroma, bit depth and range), each is exactly the input's frame."""
     cut = 14
     clip = cut_clip(tmp_path, make_clip, cut, pix_fmt=pix_fmt)
     out = tmp_path / "out.mp4"
     result = CliRunner().invoke(app, ["video", str(clip), "--expression", "happy", "-m", str(model), "-o", str(out),
                                       "--crf", "0", "--framing", "synthetic"])
     assert result.exit_code == 0, result.output
-
-    def planes(path):
-        with av.open(str(path)) as container:
-            return [frame.to_ndarray() for frame in container.decode(video=0)]  # the planes as stored
-
-    before, after = planes(clip), planes(out)
+    (before, _), (after, tags) = planes(clip), planes(out)
+    assert tags[0] == pix_fmt
     assert len(before) == len(after) == 30
     assert all(np.array_equal(a, b) for a, b in zip(before[cut:], after[cut:], strict=True))
     assert not any(np.array_equal(a, b) for a, b in zip(before[: cut - FADE], after[: cut - FADE], strict=True))
+
+
+def test_an_edited_frame_of_a_bt709_clip_keeps_its_colours_away_from_the_face(tmp_path, model, make_clip):
+    """PyAV decodes a BT.709 clip's frames to RGB by BT.709; the edited frames go back by BT.709 too,
+    and the output is tagged as the input. Away from the face an edited frame is its input frame
+    turned to RGB and back by BT.709 (BT.601 there left it 7 levels of luma off on average)."""
+    cut, bt709 = 14, (1, 1, 1)  # AVColorPrimaries, AVColorTransferCharacteristic, AVColorSpace: BT.709
+    clip = cut_clip(tmp_path, make_clip, cut, pix_fmt="yuv420p", colour=bt709)
+    out = tmp_path / "out.mp4"
+    result = CliRunner().invoke(app, ["video", str(clip), "--expression", "happy", "-m", str(model), "-o",
+                                      str(out), "--crf", "0", "--framing", "synthetic"])
+    assert result.exit_code == 0, result.output
+    after, tags = planes(out)
+    assert tags == ("yuv420p", *bt709)
+    with av.open(str(clip)) as container:
+        through_rgb = [stored(av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
+                              .reformat(format="yuv420p", dst_colorspace=1)) for frame in container.decode(video=0)]
+    luma = lambda frame: frame[: 160 * 128].reshape(128, 160)[:, 130:].astype(int)  # noqa: E731 - right 30 columns
+    edited = range(cut - FADE)
+    assert max(np.abs(luma(after[i]) - luma(through_rgb[i])).max() for i in edited) <= 1
+    assert all(np.array_equal(a, b) for a, b in zip(planes(clip)[0][cut:], after[cut:], strict=True))
+
+
+def test_an_untagged_clip_stays_untagged(tmp_path, model, make_clip):
+    clip = cut_clip(tmp_path, make_clip, 14, pix_fmt="yuv420p")
+    out = tmp_path / "out.mp4"
+    result = CliRunner().invoke(app, ["video", str(clip), "--expression", "happy", "-m", str(model), "-o",
+                                      str(out), "--framing", "synthetic"])
+    assert result.exit_code == 0, result.output
+    assert planes(out)[1] == ("yuv420p", 2, 2, 2)  # unspecified, as the input: players assume as before
 
 
 def test_a_follower_given_the_regular_passes_makes_the_crops_of_one_that_searched_itself():
