@@ -73,7 +73,11 @@ class SegmentResult:
 
 
 def upright_photo(frame: av.VideoFrame, rotation: int) -> Photo:
-    return Photo(np.ascontiguousarray(upright(frame.to_ndarray(format="rgb24"), rotation)), "RGB", "PNG")
+    """The frame as a player shows it, in RGB: 16 bits a channel for a clip of more than 8 bits, so
+    an edited frame's pixels away from the face come back as they were."""
+    deep = any(component.bits > 8 for component in frame.format.components)
+    rgb = frame.to_ndarray(format="rgb48le" if deep else "rgb24")
+    return Photo(np.ascontiguousarray(upright(rgb, rotation)), "RGB;16" if deep else "RGB", "PNG")
 
 
 def clip_samples(info: VideoInfo, frames: int = 8) -> list[Photo]:

@@ -482,7 +482,8 @@ class SegmentWriter:
         self.frames = 0
 
     def write(self, rgb: np.ndarray, pts: int, duration: int | None) -> None:
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+        """An edited frame: (H, W, 3) uint8, or uint16 from a clip of more than 8 bits."""
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24").reformat(
             format=self.stream.pix_fmt, dst_colorspace=self.matrix,
             dst_color_range=av.video.reformatter.ColorRange.JPEG if self.full_range else None)
         self._encode(frame, pts, duration)
