@@ -79,6 +79,7 @@ class VideoInfo:
     copied_streams: int  # audio and subtitle streams carried over
     pixel_format: str = "yuv420p"  # the first frame's, as decoded (yuvj*: full-range, e.g. webcam MJPEG)
     colour: Colour = Colour()
+    pixel_aspect: Fraction | None = None  # a pixel's width / height where not square (DV, DVD, broadcast)
 
     @property
     def frame_count(self) -> int:
@@ -239,7 +240,17 @@ def probe(path: Path) -> VideoInfo:
             copied_streams=copied, pixel_format=first.format.name,
             colour=Colour(int(first.color_range), int(first.color_primaries), int(first.color_trc),
                           int(first.colorspace)),
+            pixel_aspect=_pixel_aspect(stream),
         )  # fmt: skip
+
+
+def _pixel_aspect(stream: av.video.stream.VideoStream) -> Fraction | None:
+    """The stream's sample aspect ratio (the container's, else the codec's), None for square pixels
+    or none stated."""
+    for ratio in (stream.sample_aspect_ratio, stream.codec_context.sample_aspect_ratio):
+        if ratio and ratio > 0:
+            return None if ratio == 1 else Fraction(ratio)
+    return None
 
 
 def frame_step(stream: av.video.stream.VideoStream) -> int:
@@ -457,6 +468,8 @@ class SegmentWriter:
         context.color_primaries, context.color_trc = colour.primaries, colour.transfer
         context.colorspace = colour.matrix
         context.color_range = colour.range if same_levels else 0
+        if info.pixel_aspect:  # an anamorphic clip displays as wide as the input
+            context.sample_aspect_ratio = info.pixel_aspect
         context.time_base = info.time_base  # without this, FFmpeg re-times frames
         context.flags |= av.codec.context.Flags.frame_duration  # packets keep the frames' durations
         self.stream.time_base = info.time_base
