@@ -14,22 +14,32 @@ from pathlib import Path
 
 from starbatch.train.settings import TrainSettings
 
-PATHS = ("celeba_dir", "rafd_dir", "data_dir", "fan_from", "wing")  # the settings' input files and folders
+PATHS = ("celeba_dir", "rafd_dir", "data_dir", "fan_from", "wing", "init_from")  # the settings' input files, folders
 
 
 def worker_loop(config: dict) -> None:
     """Runs in every Ray Train worker, with the process group already set up by TorchTrainer."""
     import ray.train
     import ray.train.torch
-    import torch
-    import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel
 
     from starbatch.train.loop import run
 
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()
     device = ray.train.torch.get_device()
+    wrap, gather = ddp_hooks(world_size, device)
+    summary = run(TrainSettings(**config["settings"]), resume=config["resume"], rank=rank,
+                  world_size=world_size, device=str(device), wrap=wrap, gather=gather,
+                  progress=rank == 0)
+    ray.train.report({k: v for k, v in summary.items() if isinstance(v, int | float | str)})
+
+
+def ddp_hooks(world_size: int, device):
+    """What the solvers take for data-parallel training in an initialised process group: `wrap`
+    (a network in DDP) and `gather` (every rank's RNG state, for the checkpoint)."""
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
 
     def wrap(module: torch.nn.Module) -> torch.nn.Module:
         # InstanceNorm's unused running-stat buffers need no broadcast.
@@ -41,10 +51,15 @@ def worker_loop(config: dict) -> None:
         dist.all_gather_object(states, rng_state)
         return states
 
-    summary = run(TrainSettings(**config["settings"]), resume=config["resume"], rank=rank,
-                  world_size=world_size, device=str(device), wrap=wrap, gather=gather,
-                  progress=rank == 0)
-    ray.train.report({k: v for k, v in summary.items() if isinstance(v, int | float | str)})
+    return wrap, gather
+
+
+def resolve_paths(settings: TrainSettings) -> None:
+    """--out and every input path made absolute: relative paths mean something here, not in a worker."""
+    settings.out = str(Path(settings.out).resolve())
+    for name in PATHS:
+        if getattr(settings, name):
+            setattr(settings, name, str(Path(getattr(settings, name)).resolve()))
 
 
 def train_with_ray(settings: TrainSettings, resume: bool, workers: int, gpus_per_worker: float = 0,
@@ -53,11 +68,8 @@ def train_with_ray(settings: TrainSettings, resume: bool, workers: int, gpus_per
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    out = Path(settings.out).resolve()
-    settings.out = str(out)
-    for name in PATHS:  # as --out: relative paths mean something here, not in a worker
-        if getattr(settings, name):
-            setattr(settings, name, str(Path(getattr(settings, name)).resolve()))
+    resolve_paths(settings)
+    out = Path(settings.out)
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=True)
     resources = {"CPU": 1}

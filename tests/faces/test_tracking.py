@@ -231,60 +231,44 @@ def test_at_a_cut_to_a_picture_without_a_face_the_edit_stops_on_the_cut(tmp_path
 
 
 # yuvj: full-range, as webcams' MJPEG decodes (4:2:2 as many do); 4:4:4 and 10 bits as editing
-# software and phones write them
+# software and phones write them; all but the first tagged BT.709, as most HD video is
 @pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuvj420p", "yuvj422p", "yuv444p", "yuv420p10le"])
-def test_frames_without_a_face_are_the_input_frames_bit_for_bit_with_a_lossless_crf(tmp_path, model, make_clip,
-                                                                                    pix_fmt):
-    """They are encoded from the decoded frames, not through RGB and back: with --crf 0 and the
-    input's pixel format kept (chroma, bit depth and range), each is exactly the input's frame."""
-    cut = 14
-    clip = cut_clip(tmp_path, make_clip, cut, pix_fmt=pix_fmt)
+def test_a_clip_keeps_its_pixel_format_colours_and_frames_without_a_face_bit_for_bit(tmp_path, model, make_clip,
+                                                                                     pix_fmt):
+    """Frames without a face are encoded from the decoded frames, not through RGB and back: with
+    --crf 0 and the input's pixel format kept (chroma, bit depth, range), each is exactly the input's.
+    An edited frame goes back from RGB by the matrix PyAV decoded it by (BT.709 here), at 16 bits a
+    channel for a 10-bit clip, so away from the face it is its input frame through RGB and back at
+    that depth (by BT.601 it was 7 levels of luma off on average; through 8 bits a 10-bit clip lost
+    its 2 low bits, up to 12 levels); the output is tagged as the input (an untagged one stays so)."""
+    cut, bt709 = 14, (1, 1, 1)  # AVColorPrimaries, AVColorTransferCharacteristic, AVColorSpace: BT.709
+    colour = None if pix_fmt == "yuv420p" else bt709
+    clip = cut_clip(tmp_path, make_clip, cut, pix_fmt=pix_fmt, colour=colour)
     out = tmp_path / "out.mp4"
     result = CliRunner().invoke(app, ["video", str(clip), "--expression", "happy", "-m", str(model), "-o", str(out),
                                       "--crf", "0", "--framing", "synthetic"])
     assert result.exit_code == 0, result.output
     (before, _), (after, tags) = planes(clip), planes(out)
-    assert tags[0] == pix_fmt
+    assert tags == (pix_fmt, *(colour or (2, 2, 2)))
     assert len(before) == len(after) == 30
     assert all(np.array_equal(a, b) for a, b in zip(before[cut:], after[cut:], strict=True))
     assert not any(np.array_equal(a, b) for a, b in zip(before[: cut - FADE], after[: cut - FADE], strict=True))
 
-
-@pytest.mark.parametrize(("pix_fmt", "through"), [("yuv420p", "rgb24"), ("yuv420p10le", "rgb48le")])
-def test_an_edited_frame_of_a_bt709_clip_keeps_its_pixels_away_from_the_face(tmp_path, model, make_clip, pix_fmt,
-                                                                             through):
-    """PyAV decodes a BT.709 clip's frames to RGB by BT.709; the edited frames go back by BT.709 too,
-    at 16 bits a channel for a 10-bit clip, and the output is tagged as the input. Away from the
-    face an edited frame is its input frame through RGB and back at that depth (by BT.601 there it
-    was 7 levels of luma off on average; through 8 bits a 10-bit clip's pixels lost their 2 low bits)."""
-    cut, bt709 = 14, (1, 1, 1)  # AVColorPrimaries, AVColorTransferCharacteristic, AVColorSpace: BT.709
-    clip = cut_clip(tmp_path, make_clip, cut, pix_fmt=pix_fmt, colour=bt709)
-    out = tmp_path / "out.mp4"
-    result = CliRunner().invoke(app, ["video", str(clip), "--expression", "happy", "-m", str(model), "-o",
-                                      str(out), "--crf", "0", "--framing", "synthetic"])
-    assert result.exit_code == 0, result.output
-    assert planes(out)[1] == (pix_fmt, *bt709)
+    deep = pix_fmt.endswith("10le")
+    through = "rgb48le" if deep else "rgb24"
 
     def luma(frame):  # the right 30 columns, away from the face
         plane = frame.planes[0]
-        samples = np.frombuffer(plane, np.uint16 if pix_fmt.endswith("10le") else np.uint8)
+        samples = np.frombuffer(plane, np.uint16 if deep else np.uint8)
         return samples.reshape(plane.height, -1)[:, 130:160].astype(int)
 
     with av.open(str(clip)) as container:
         through_rgb = [luma(av.VideoFrame.from_ndarray(frame.to_ndarray(format=through), format=through)
-                            .reformat(format=pix_fmt, dst_colorspace=1)) for frame in container.decode(video=0)]
+                            .reformat(format=pix_fmt, dst_colorspace=colour and colour[2]))
+                       for frame in container.decode(video=0)]
     with av.open(str(out)) as container:
-        after = [luma(frame) for frame in container.decode(video=0)]
-    assert max(np.abs(after[i] - through_rgb[i]).max() for i in range(cut - FADE)) <= 1  # one level of rounding
-
-
-def test_an_untagged_clip_stays_untagged(tmp_path, model, make_clip):
-    clip = cut_clip(tmp_path, make_clip, 14, pix_fmt="yuv420p")
-    out = tmp_path / "out.mp4"
-    result = CliRunner().invoke(app, ["video", str(clip), "--expression", "happy", "-m", str(model), "-o",
-                                      str(out), "--framing", "synthetic"])
-    assert result.exit_code == 0, result.output
-    assert planes(out)[1] == ("yuv420p", 2, 2, 2)  # unspecified, as the input: players assume as before
+        edited = [luma(frame) for frame in container.decode(video=0)]
+    assert max(np.abs(edited[i] - through_rgb[i]).max() for i in range(cut - FADE)) <= 1  # one level of rounding
 
 
 def test_a_follower_given_the_regular_passes_makes_the_crops_of_one_that_searched_itself():

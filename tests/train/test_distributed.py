@@ -1,5 +1,6 @@
-"""Ray Train (DDP, 2 CPU workers) for both families: sharded batches, checkpoints with every rank's RNG,
-and a resume in which each rank takes its own RNG back."""
+"""Ray Train (DDP, 2 CPU workers), end to end: sharded batches, checkpoints with every rank's RNG, and
+a resume in which each rank takes its own RNG back. The plumbing is family-blind; StarGAN v2 under
+the same DDP hooks runs without Ray's 20 s start-up in test_ddp_v2.py."""
 
 import os
 
@@ -45,21 +46,10 @@ def train_resume_and_check(settings, run_dir) -> None:
     assert list((run_dir / "samples").glob("*.png"))
 
 
-def test_two_ray_workers_train_both_families(ray_session, tmp_path, faces_tree, domain_faces, tiny, tiny_v2):
-    """One test, so that one pytest worker runs both (and its Ray) while the other takes the rest.
-    v1: sharded, checkpointed, resumed with each rank's RNG back. v2: one run with both ranks' RNG
-    saved; its resume takes them back through the same state.restore_run_rng (test_state.py)."""
-    from starbatch.train.distributed import train_with_ray
+def test_two_ray_workers_train_and_resume(ray_session, tmp_path, faces_tree, tiny):
     from starbatch.train.settings import TrainSettings
 
     v1 = TrainSettings(dataset="both", out=str(tmp_path / "v1"), celeba_dir=str(faces_tree / "celeba"),
                        rafd_dir=str(faces_tree / "rafd"), iters=3, decay_iters=2, sample_every=2,
                        checkpoint_every=2, seed=2, n_critic=1, **tiny)
     train_resume_and_check(v1, tmp_path / "v1")
-
-    v2 = TrainSettings(**dict(tiny_v2, out=str(tmp_path / "v2"), data_dir=str(domain_faces), iters=2,
-                              sample_every=2, checkpoint_every=2, seed=2))
-    assert train_with_ray(v2, resume=False, workers=2)["step"] == 2
-    assert workers_rng_differ(tmp_path / "v2")
-    assert load_model(tmp_path / "v2" / "model.safetensors").config.domains == ("female", "male")
-    assert list((tmp_path / "v2" / "samples").glob("*.png"))
