@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -52,6 +52,7 @@ class Prepared:
     photo: Photo
     boxes: list[Placement]  # one per face, largest first ([]: no face); each is its own batch item
     model_inputs: list[np.ndarray]
+    frame_of: list[int] = field(default_factory=list)  # each box's frame (an animation's; else 0)
 
 
 @dataclass
@@ -65,10 +66,15 @@ def prepare(job: Job, image_size: int, max_pixels: int, faces: str = "detect", c
     """Decode, find the faces (of `min_face` px or more) and align them to the model's `framing`
     (here, so the in-process and Ray engines share it), make G's inputs. No face: a Prepared with no boxes."""
     photo = read_photo(job.input_path, max_pixels)
-    boxes = placements(photo.rgb, faces, framing, image_size, min_face)
+    boxes, frame_of = [], []
+    for index, picture in enumerate(photo.pictures):  # an animation: every frame's faces
+        found = placements(picture.rgb, faces, framing, image_size, min_face)
+        boxes += found
+        frame_of += [index] * len(found)
     if crop_only:
-        boxes = boxes[:1]  # --crop-only writes the largest face's crop
-    return Prepared(job, photo, boxes, [model_input(photo, box, image_size) for box in boxes])
+        boxes, frame_of = boxes[:1], frame_of[:1]  # --crop-only writes the (first frame's) largest face's crop
+    inputs = [model_input(photo.pictures[index], box, image_size) for box, index in zip(boxes, frame_of, strict=True)]
+    return Prepared(job, photo, boxes, inputs, frame_of)
 
 
 def finish(item: Prepared, edited: torch.Tensor | None, crop_only: bool) -> None:
@@ -84,10 +90,10 @@ def finish(item: Prepared, edited: torch.Tensor | None, crop_only: bool) -> None
     elif crop_only:
         data = encode_photo(crop_photo(edited[0]), job.image_format or "PNG")
     else:
-        photo = item.photo
-        for box, before, after in zip(item.boxes, item.model_inputs, edited, strict=True):
-            photo = paste_edit(photo, box, torch.from_numpy(before), after)
-        data = encode_photo(photo, job.image_format)
+        pictures = list(item.photo.pictures)
+        for box, index, before, after in zip(item.boxes, item.frame_of, item.model_inputs, edited, strict=True):
+            pictures[index] = paste_edit(pictures[index], box, torch.from_numpy(before), after)
+        data = encode_photo(replace(pictures[0], frames=tuple(pictures[1:])), job.image_format)
     _write(job, data)
 
 
@@ -179,13 +185,20 @@ def run_edit(
                 for item in batch:
                     result = edited[start : start + len(item.boxes)]
                     start += len(item.boxes)
-                    pending[item.job] = Outcome(item.job, "edited", faces=[report_of(box) for box in item.boxes])
+                    pending[item.job] = Outcome(item.job, "edited", faces=faces_report(item))
                     behind.submit(item.job, item, result, crop_only)
             for job, error in behind.settled():
                 record(written(job, error))
         for job, error in behind.drain():
             record(written(job, error))
     return outcomes
+
+
+def faces_report(item: Prepared) -> list[dict]:
+    """Each face edited as --report lists it; in an animation with the frame it is in."""
+    if not item.photo.frames:
+        return [report_of(box) for box in item.boxes]
+    return [{"frame": index, **report_of(box)} for box, index in zip(item.boxes, item.frame_of, strict=True)]
 
 
 def by_photo(jobs: list[Job]) -> list[tuple[Job, ...]]:

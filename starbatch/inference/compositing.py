@@ -6,6 +6,7 @@ framing's head mask; with --faces center the central square is resized to the mo
 change pasted back as an upsampled residual, so untouched detail keeps its full resolution.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +95,7 @@ def paste_edit(photo: Photo, box: Placement, before: torch.Tensor, after: torch.
     edited = np.clip(crop + change * photo.max_value, 0, photo.max_value) + 0.5
     rgb = photo.rgb.copy()
     rgb[region] = edited.astype(photo.rgb.dtype)
-    return Photo(rgb, photo.mode, photo.format, photo.alpha, photo.save_options)
+    return replace(photo, rgb=rgb)
 
 
 def _paste_face(photo: Photo, box: FaceCrop, before: torch.Tensor, after: torch.Tensor) -> Photo:
@@ -107,7 +108,7 @@ def _paste_face(photo: Photo, box: FaceCrop, before: torch.Tensor, after: torch.
     if box.weight < 1:
         mask = mask * np.float32(box.weight)
     rgb = alignment.paste_back(photo.rgb, box.affine, before_px, after_px, mask)
-    return Photo(rgb, photo.mode, photo.format, photo.alpha, photo.save_options)
+    return replace(photo, rgb=rgb)
 
 
 def fade_mask(size: tuple[int, int], box: FaceBox) -> np.ndarray:

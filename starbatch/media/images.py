@@ -2,12 +2,14 @@
 
 A Photo holds the pixels as RGB (uint8, or uint16 for 16-bit sources) plus what is needed to
 write the result back in the input's own mode and format. 16-bit colour PNGs and TIFFs go through
-OpenCV, since Pillow reads them as 8-bit.
+OpenCV, since Pillow reads them as 8-bit. An animated PNG or WebP, or a TIFF of several pages, is
+one Photo per frame (each whole, as shown: Pillow composes an animation's frames), written back
+with every frame, its display time and the loop count.
 """
 
 import functools
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,7 @@ SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 DEEP_RGB_MODES = ("RGB;16", "RGBA;16")  # 16-bit colour PNG and TIFF: Pillow would cut them to 8 bits
 DEEP_FORMATS = {"PNG": ".png", "TIFF": ".tiff"}  # the formats OpenCV writes at 16 bits per channel
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MULTI_FRAME_FORMATS = ("PNG", "WEBP", "TIFF")  # read and written with all their frames (APNG, pages)
 ORIENTATION_TAG = 0x0112
 
 
@@ -37,6 +40,13 @@ class Photo:
     format: str  # Pillow format name, kept on save
     alpha: np.ndarray | None = None  # (H, W), same dtype as rgb, untouched by edits
     save_options: dict = field(default_factory=dict)
+    frames: tuple["Photo", ...] = ()  # an animation's (or a TIFF's pages') later frames, in order
+    duration: float | None = None  # an animation frame's display time, ms
+
+    @property
+    def pictures(self) -> tuple["Photo", ...]:
+        """Every frame, this one first (a still photo: itself)."""
+        return (self, *self.frames)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -66,15 +76,25 @@ def read_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     try:
         with Image.open(path) as image:
             width, height = image.size
-            if max_pixels and width * height > max_pixels:
+            count = getattr(image, "n_frames", 1) if image.format in MULTI_FRAME_FORMATS else 1
+            if max_pixels and width * height * count > max_pixels:
+                frames = f"{count} frames of " if count > 1 else ""
                 raise StarbatchError(
-                    f"{width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+                    f"{frames}{width}x{height} is {width * height * count / 1e6:.0f} megapixels, over the "
                     f"{max_pixels / 1e6:.0f} MP limit (decompression bomb guard; see --max-pixels)"
                 )
-            if _is_16_bit_colour(path, image):
+            if count == 1 and _is_16_bit_colour(path, image):
                 return _read_16_bit_colour(path, image)
             image.load()
-            return _to_photo(image)
+            first = _to_photo(image)
+            if count == 1:
+                return first
+            later = []
+            for index in range(1, count):
+                image.seek(index)
+                image.load()
+                later.append(_to_photo(image))
+            return replace(first, frames=tuple(later))
     except StarbatchError:
         raise
     except UnidentifiedImageError:
@@ -94,14 +114,23 @@ def _to_photo(image: Image.Image) -> Photo:
     if mode in SIXTEEN_BIT_MODES or mode == "F":
         gray = np.asarray(upright, dtype=np.float64)
         gray = np.clip(gray, 0, 65535).astype(np.uint16) if mode != "F" else _float_to_16(gray)
-        return Photo(np.repeat(gray[:, :, None], 3, axis=2), mode, source_format, None, options)
+        return Photo(np.repeat(gray[:, :, None], 3, axis=2), mode, source_format, None, options,
+                     duration=_duration(image))
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
         rgba = upright.convert("RGBA")
         alpha = np.asarray(rgba)[:, :, 3].copy()
         rgb = np.asarray(rgba.convert("RGB"))
     else:
         rgb = np.asarray(upright.convert("RGB"))
-    return Photo(rgb.copy(), mode, source_format, alpha, options)
+    return Photo(rgb.copy(), mode, source_format, alpha, options, duration=_duration(image))
+
+
+def _duration(image: Image.Image) -> float | None:
+    """An animation frame's display time in ms (None for a still)."""
+    if not getattr(image, "is_animated", False) or image.format == "TIFF":
+        return None
+    duration = image.info.get("duration")
+    return float(duration) if duration is not None else None
 
 
 def _is_16_bit_colour(path: Path, image: Image.Image) -> bool:
@@ -178,12 +207,39 @@ def _save_options(image: Image.Image) -> dict:
         except (AttributeError, ImportError):  # pragma: no cover - old Pillow
             pass
     elif image.format == "WEBP":
-        options.update(quality=95, method=4)
+        if _webp_is_lossless(getattr(image, "filename", "")):
+            options.update(lossless=True, quality=100, method=4)  # a lossless source stays lossless
+        else:
+            options.update(quality=95, method=4)
     elif image.format == "HEIF":
         options["quality"] = 90  # pillow-heif's default is 50
     elif image.format == "TIFF":
         options["compression"] = image.info.get("compression", "raw")
+    if image.format in ("PNG", "WEBP") and getattr(image, "is_animated", False):
+        options["loop"] = image.info.get("loop", 0)
     return options
+
+
+def _webp_is_lossless(path: str) -> bool:
+    """Whether every picture of a WebP file is coded lossless (VP8L chunks, in ANMF frames too), from
+    its RIFF chunks; Pillow does not say."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return False
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return False
+    kinds, stack = set(), [(12, len(data))]
+    while stack:
+        offset, end = stack.pop()
+        while offset + 8 <= end:
+            fourcc, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+            if fourcc in (b"VP8 ", b"VP8L"):
+                kinds.add(fourcc)
+            elif fourcc == b"ANMF":  # a frame: 16 bytes of placement, then its own chunks
+                stack.append((offset + 8 + 16, min(end, offset + 8 + size)))
+            offset += 8 + size + (size & 1)
+    return kinds == {b"VP8L"}
 
 
 def photo_to_image(photo: Photo) -> Image.Image:
@@ -207,8 +263,11 @@ def photo_to_image(photo: Photo) -> Image.Image:
 
 
 def encode_photo(photo: Photo, image_format: str | None = None) -> bytes:
-    """Encode in `image_format` (default: the source's) with the source's save options."""
+    """Encode in `image_format` (default: the source's) with the source's save options; an
+    animation or a TIFF of pages with all its frames."""
     image_format = image_format or photo.format
+    if photo.frames:
+        return _encode_frames(photo, image_format)
     if image_format == "HEIF":
         _heif_support()
     if photo.mode in DEEP_RGB_MODES and image_format in DEEP_FORMATS:
@@ -228,4 +287,20 @@ def encode_photo(photo: Photo, image_format: str | None = None) -> bytes:
     except (OSError, ValueError, TypeError):
         buffer = io.BytesIO()  # an option the encoder refuses (odd EXIF): keep the pixels
         image.save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def _encode_frames(photo: Photo, image_format: str) -> bytes:
+    """Every frame, in one file of a format that holds several (APNG, animated WebP, TIFF pages)."""
+    pictures = photo.pictures
+    if image_format not in MULTI_FRAME_FORMATS:
+        raise StarbatchError(f"{len(pictures)} frames, and a {image_format} file holds one picture: "
+                             "choose -o NAME.webp, NAME.png or NAME.tiff")
+    images = [photo_to_image(replace(p, frames=())) for p in pictures]
+    options = {k: v for k, v in photo.save_options.items() if image_format != "TIFF" or k != "loop"}
+    durations = [p.duration for p in pictures]
+    if image_format != "TIFF" and None not in durations:
+        options["duration"] = durations
+    buffer = io.BytesIO()
+    images[0].save(buffer, format=image_format, save_all=True, append_images=images[1:], **options)
     return buffer.getvalue()
