@@ -562,10 +562,14 @@ def _join(info: VideoInfo, original, segments, partial: Path) -> None:
         raise StarbatchError(f"{partial.name}: cannot write this container ({_reason(error)}); "
                              "choose -o NAME.mp4 or NAME.mkv") from None
     template = segments[0].streams.video[0]
-    if container.format.name.split(",")[0] in MOV_FORMATS:
+    mov_family = container.format.name.split(",")[0] in MOV_FORMATS
+    if mov_family:
         container.options["movie_timescale"] = str(template.time_base.denominator)
     try:
         video = container.add_stream_from_template(template)
+        if mov_family and template.codec_context.name == "hevc":
+            # FFmpeg's default MP4 tag for HEVC, hev1, is one Apple's players refuse; hvc1 all play
+            video.codec_tag = "hvc1"
         if info.rotation:
             video.set_display_rotation(info.rotation)  # before the first packet is muxed
         copied = {}

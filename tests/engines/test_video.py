@@ -103,3 +103,16 @@ def test_file_without_video_stream_is_a_one_line_error(tmp_path, model):
         container.mux(stream.encode(None))
     result = run_cli(audio_only, "--expression", "happy", "--model", model, "-o", tmp_path / "o.mp4")
     assert result.exit_code == 1 and "voice.m4a: has no video stream" in result.output
+
+
+def test_hevc_into_mp4_is_tagged_hvc1_as_apple_players_need(tmp_path, model, make_clip, frame_times):
+    import av
+
+    from starbatch.media.video import EncodeSettings
+
+    clip = make_clip(tmp_path / "in.mp4", frames=8)
+    output = tmp_path / "out.mp4"
+    edit_video(clip, output, editor_for(model), settings=EncodeSettings(codec="libx265"), progress=False, **CENTRE)
+    with av.open(str(output)) as container:
+        assert container.streams.video[0].codec_context.codec_tag == "hvc1"  # FFmpeg's default: hev1
+    assert frame_times(output) == frame_times(clip)
