@@ -572,6 +572,9 @@ def _join(info: VideoInfo, original, segments, partial: Path) -> None:
             video.codec_tag = "hvc1"
         if info.rotation:
             video.set_display_rotation(info.rotation)  # before the first packet is muxed
+        # the input video's language, handler name, timecode...; not what describes the old encoding
+        video.metadata.update({k: v for k, v in video_stream(original, info.path).metadata.items()
+                               if k.lower() not in ("encoder", "rotate", "duration", "bps", "number_of_bytes")})
         copied = {}
         for stream in original.streams:
             if stream.type not in COPIED_STREAM_TYPES:

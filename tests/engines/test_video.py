@@ -116,3 +116,22 @@ def test_hevc_into_mp4_is_tagged_hvc1_as_apple_players_need(tmp_path, model, mak
     with av.open(str(output)) as container:
         assert container.streams.video[0].codec_context.codec_tag == "hvc1"  # FFmpeg's default: hev1
     assert frame_times(output) == frame_times(clip)
+
+
+def test_the_video_streams_language_and_handler_name_are_kept(tmp_path, model):
+    import av
+
+    clip = tmp_path / "in.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width = stream.height = 64
+        stream.metadata.update({"language": "fra", "handler_name": "Camera"})
+        for i in range(6):
+            picture = np.full((64, 64, 3), 20 * i, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        container.mux(stream.encode())
+    output = tmp_path / "out.mp4"
+    edit_video(clip, output, editor_for(model), progress=False, **CENTRE)
+    with av.open(str(output)) as container:
+        kept = container.streams.video[0].metadata
+    assert (kept.get("language"), kept.get("handler_name")) == ("fra", "Camera")  # were und, VideoHandler
