@@ -29,7 +29,8 @@ SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 DEEP_RGB_MODES = ("RGB;16", "RGBA;16")  # 16-bit colour PNG and TIFF: Pillow would cut them to 8 bits
 DEEP_FORMATS = {"PNG": ".png", "TIFF": ".tiff"}  # the formats OpenCV writes at 16 bits per channel
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-MULTI_FRAME_FORMATS = ("PNG", "WEBP", "TIFF")  # read and written with all their frames (APNG, pages)
+# read and written with all their frames: APNG, animated WebP, TIFF pages, MPO (a camera's stereo pair)
+MULTI_FRAME_FORMATS = ("PNG", "WEBP", "TIFF", "MPO")
 ORIENTATION_TAG = 0x0112
 
 
@@ -127,7 +128,7 @@ def _to_photo(image: Image.Image) -> Photo:
 
 def _duration(image: Image.Image) -> float | None:
     """An animation frame's display time in ms (None for a still)."""
-    if not getattr(image, "is_animated", False) or image.format == "TIFF":
+    if not getattr(image, "is_animated", False) or image.format in ("TIFF", "MPO"):
         return None
     duration = image.info.get("duration")
     return float(duration) if duration is not None else None
@@ -196,7 +197,7 @@ def _save_options(image: Image.Image) -> dict:
     if exif:
         exif[ORIENTATION_TAG] = 1  # pixels are written upright
         options["exif"] = exif.tobytes()
-    if image.format == "JPEG":
+    if image.format in ("JPEG", "MPO"):  # MPO: JPEGs, one per picture
         options["quality"] = 95
         try:
             from PIL import JpegImagePlugin
@@ -293,13 +294,16 @@ def encode_photo(photo: Photo, image_format: str | None = None) -> bytes:
 def _encode_frames(photo: Photo, image_format: str) -> bytes:
     """Every frame, in one file of a format that holds several (APNG, animated WebP, TIFF pages)."""
     pictures = photo.pictures
+    if image_format == "JPEG" and photo.format == "MPO":  # -o NAME.jpg: MPO files are named so
+        image_format = "MPO"
     if image_format not in MULTI_FRAME_FORMATS:
         raise StarbatchError(f"{len(pictures)} frames, and a {image_format} file holds one picture: "
                              "choose -o NAME.webp, NAME.png or NAME.tiff")
     images = [photo_to_image(replace(p, frames=())) for p in pictures]
-    options = {k: v for k, v in photo.save_options.items() if image_format != "TIFF" or k != "loop"}
+    still = image_format in ("TIFF", "MPO")  # pages or pictures, not an animation
+    options = {k: v for k, v in photo.save_options.items() if not still or k != "loop"}
     durations = [p.duration for p in pictures]
-    if image_format != "TIFF" and None not in durations:
+    if not still and None not in durations:
         options["duration"] = durations
     buffer = io.BytesIO()
     images[0].save(buffer, format=image_format, save_all=True, append_images=images[1:], **options)
