@@ -575,6 +575,8 @@ def _join(info: VideoInfo, original, segments, partial: Path) -> None:
         # the input video's language, handler name, timecode...; not what describes the old encoding
         video.metadata.update({k: v for k, v in video_stream(original, info.path).metadata.items()
                                if k.lower() not in ("encoder", "rotate", "duration", "bps", "number_of_bytes")})
+        if "timecode" in video.metadata and info.average_rate:
+            video.codec_context.framerate = info.average_rate  # MOV timecode track counts frames at this rate
         copied = {}
         for stream in original.streams:
             if stream.type not in COPIED_STREAM_TYPES:

@@ -135,3 +135,25 @@ def test_the_video_streams_language_and_handler_name_are_kept(tmp_path, model):
     with av.open(str(output)) as container:
         kept = container.streams.video[0].metadata
     assert (kept.get("language"), kept.get("handler_name")) == ("fra", "Camera")  # were und, VideoHandler
+
+
+def test_a_cameras_timecode_is_kept_in_a_mov(tmp_path, model):
+    """A camera's MOV starts at a timecode (a tmcd track FFmpeg writes from the video's tag); the
+    output keeps it, counted at the clip's rate (without the rate FFmpeg refused to write the file)."""
+    import av
+
+    clip = tmp_path / "in.mov"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width = stream.height = 64
+        stream.metadata["timecode"] = "10:00:00:00"
+        for i in range(6):
+            picture = np.full((64, 64, 3), 20 * i, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        container.mux(stream.encode())
+    output = tmp_path / "out.mov"
+    edit_video(clip, output, editor_for(model), progress=False, **CENTRE)
+    with av.open(str(output)) as container:
+        assert container.streams.video[0].metadata.get("timecode") == "10:00:00:00"
+        assert [s.metadata.get("timecode") for s in container.streams if s.type == "data"] == ["10:00:00:00"]
+        assert sum(1 for _ in container.decode(video=0)) == 6
