@@ -118,18 +118,25 @@ def test_hevc_into_mp4_is_tagged_hvc1_as_apple_players_need(tmp_path, model, mak
     assert frame_times(output) == frame_times(clip)
 
 
-def test_the_video_streams_language_and_handler_name_are_kept(tmp_path, model):
+def tagged_clip(path, tags: dict):
+    """Six grey frames at 25 fps whose video stream carries `tags`."""
     import av
 
-    clip = tmp_path / "in.mp4"
-    with av.open(str(clip), "w") as container:
+    with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=25)
         stream.width = stream.height = 64
-        stream.metadata.update({"language": "fra", "handler_name": "Camera"})
+        stream.metadata.update(tags)
         for i in range(6):
             picture = np.full((64, 64, 3), 20 * i, np.uint8)
             container.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
         container.mux(stream.encode())
+    return path
+
+
+def test_the_video_streams_language_and_handler_name_are_kept(tmp_path, model):
+    import av
+
+    clip = tagged_clip(tmp_path / "in.mp4", {"language": "fra", "handler_name": "Camera"})
     output = tmp_path / "out.mp4"
     edit_video(clip, output, editor_for(model), progress=False, **CENTRE)
     with av.open(str(output)) as container:
@@ -142,15 +149,7 @@ def test_a_cameras_timecode_is_kept_in_a_mov(tmp_path, model):
     output keeps it, counted at the clip's rate (without the rate FFmpeg refused to write the file)."""
     import av
 
-    clip = tmp_path / "in.mov"
-    with av.open(str(clip), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width = stream.height = 64
-        stream.metadata["timecode"] = "10:00:00:00"
-        for i in range(6):
-            picture = np.full((64, 64, 3), 20 * i, np.uint8)
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
-        container.mux(stream.encode())
+    clip = tagged_clip(tmp_path / "in.mov", {"timecode": "10:00:00:00"})
     output = tmp_path / "out.mov"
     edit_video(clip, output, editor_for(model), progress=False, **CENTRE)
     with av.open(str(output)) as container:
