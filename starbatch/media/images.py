@@ -29,8 +29,10 @@ SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 DEEP_RGB_MODES = ("RGB;16", "RGBA;16")  # 16-bit colour PNG and TIFF: Pillow would cut them to 8 bits
 DEEP_FORMATS = {"PNG": ".png", "TIFF": ".tiff"}  # the formats OpenCV writes at 16 bits per channel
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# read and written with all their frames: APNG, animated WebP, TIFF pages, MPO (a camera's stereo pair)
-MULTI_FRAME_FORMATS = ("PNG", "WEBP", "TIFF", "MPO")
+# read and written with all their frames: APNG, animated WebP, TIFF pages, MPO (a camera's stereo
+# pair), HEIF with several images (a phone's burst)
+MULTI_FRAME_FORMATS = ("PNG", "WEBP", "TIFF", "MPO", "HEIF")
+STILL_SETS = ("TIFF", "MPO", "HEIF")  # of those, pictures side by side, not an animation
 ORIENTATION_TAG = 0x0112
 
 
@@ -128,7 +130,7 @@ def _to_photo(image: Image.Image) -> Photo:
 
 def _duration(image: Image.Image) -> float | None:
     """An animation frame's display time in ms (None for a still)."""
-    if not getattr(image, "is_animated", False) or image.format in ("TIFF", "MPO"):
+    if not getattr(image, "is_animated", False) or image.format in STILL_SETS:
         return None
     duration = image.info.get("duration")
     return float(duration) if duration is not None else None
@@ -267,10 +269,10 @@ def encode_photo(photo: Photo, image_format: str | None = None) -> bytes:
     """Encode in `image_format` (default: the source's) with the source's save options; an
     animation or a TIFF of pages with all its frames."""
     image_format = image_format or photo.format
-    if photo.frames:
-        return _encode_frames(photo, image_format)
     if image_format == "HEIF":
         _heif_support()
+    if photo.frames:
+        return _encode_frames(photo, image_format)
     if photo.mode in DEEP_RGB_MODES and image_format in DEEP_FORMATS:
         return _encode_16_bit_colour(photo, image_format)
     if photo.mode in DEEP_RGB_MODES:  # another format asked for: 8 bits, as Pillow can write
@@ -292,7 +294,8 @@ def encode_photo(photo: Photo, image_format: str | None = None) -> bytes:
 
 
 def _encode_frames(photo: Photo, image_format: str) -> bytes:
-    """Every frame, in one file of a format that holds several (APNG, animated WebP, TIFF pages)."""
+    """Every frame, in one file of a format that holds several (APNG, animated WebP, TIFF pages,
+    MPO, HEIF)."""
     pictures = photo.pictures
     if image_format == "JPEG" and photo.format == "MPO":  # -o NAME.jpg: MPO files are named so
         image_format = "MPO"
@@ -300,7 +303,7 @@ def _encode_frames(photo: Photo, image_format: str) -> bytes:
         raise StarbatchError(f"{len(pictures)} frames, and a {image_format} file holds one picture: "
                              "choose -o NAME.webp, NAME.png or NAME.tiff")
     images = [photo_to_image(replace(p, frames=())) for p in pictures]
-    still = image_format in ("TIFF", "MPO")  # pages or pictures, not an animation
+    still = image_format in STILL_SETS
     options = {k: v for k, v in photo.save_options.items() if not still or k != "loop"}
     durations = [p.duration for p in pictures]
     if not still and None not in durations:

@@ -84,21 +84,29 @@ def test_a_lossless_webp_is_written_lossless(tmp_path, model):
     assert np.array_equal(before[:, 136:], after[:, 136:]) and not np.array_equal(before, after)
 
 
-def test_a_cameras_mpo_keeps_both_pictures_at_jpeg_quality(tmp_path, model):
-    """An MPO (.jpg holding a camera's pictures: a stereo pair, a preview) is written back as one,
-    at quality 95 as JPEGs are (it was its first picture alone, at Pillow's 75)."""
+@pytest.mark.parametrize(("suffix", "saved"), [("jpg", dict(format="MPO", quality=95)),
+                                               ("heic", dict(quality=90))])
+def test_pictures_side_by_side_keep_every_picture_at_the_formats_quality(tmp_path, model, suffix, saved):
+    """An MPO (.jpg holding a camera's pictures: a stereo pair, a preview) or a HEIF of several
+    images (a phone's burst) is written back as one, at the quality its stills get (it was its
+    first picture alone; an MPO's at Pillow's quality 75)."""
+    if suffix == "heic":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()  # for Pillow to write the input and read the output here
     face, plain = frames_with_a_face_then_none()[0], frames_with_a_face_then_none()[3]
-    source = tmp_path / "in.jpg"
-    face.save(source, format="MPO", save_all=True, append_images=[plain], quality=95)
-    out = tmp_path / "out.jpg"
+    source = tmp_path / f"in.{suffix}"
+    face.save(source, save_all=True, append_images=[plain], **saved)
+    out = tmp_path / f"out.{suffix}"
     result = CliRunner().invoke(app, ["edit", str(source), "-o", str(out), "--expression", "happy", "-m", str(model),
                                       "--framing", "synthetic"])  # fmt: skip
     assert result.exit_code == 0, result.output
     with Image.open(out) as image:
-        assert image.format == "MPO" and image.n_frames == 2
+        assert image.n_frames == 2 and image.format == ("MPO" if suffix == "jpg" else "HEIF")
     before, after = read_frames(source), read_frames(out)
     assert np.abs(before[0][0] - after[0][0]).mean() > 0.5  # the face edited
-    # the picture without a face is its pixels encoded once more at 95, as a JPEG's would be
-    again = tmp_path / "again.jpg"
-    Image.fromarray(before[1][0].astype(np.uint8)).save(again, quality=95, subsampling=2)
-    assert np.array_equal(after[1][0], np.asarray(Image.open(again)).astype(int))
+    # the picture without a face is its pixels encoded once more, as that format's stills are
+    again = tmp_path / f"again.{suffix}"
+    Image.fromarray(before[1][0].astype(np.uint8)).save(again, **({"quality": 95, "subsampling": 2}
+                                                               if suffix == "jpg" else {"quality": 90}))
+    assert np.array_equal(after[1][0], np.asarray(Image.open(again).convert("RGB")).astype(int))
