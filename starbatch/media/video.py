@@ -25,42 +25,27 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cache
 from pathlib import Path
 
 import av
 import numpy as np
 
 from starbatch.errors import StarbatchError
+from starbatch.media.pixel_formats import (
+    FULL_CHROMA_CODECS,
+    FULL_RANGE,
+    SWSCALE_MATRICES,
+    Colour,
+    pixel_format_for,
+)
 
 COPIED_STREAM_TYPES = ("audio", "subtitle")
 CODEC_ALIASES = {"h264": "libx264", "x264": "libx264", "hevc": "libx265", "h265": "libx265",
                  "x265": "libx265", "vp9": "libvpx-vp9"}  # fmt: skip
 CRF_CODECS = ("libx264", "libx265", "libvpx-vp9")
-FULL_CHROMA_CODECS = ("libx264", "libx265", "libvpx-vp9")  # can encode odd sizes as yuv444p
-# can encode full-range 4:2:0 (yuvj420p) as it is decoded: a webcam's MJPEG or a full-range H.264 clip
-# keeps its levels (squeezed into 16-235, frames without a face came back 1.3-1.7 levels off at --crf 0)
-FULL_RANGE_CODECS = ("libx264", "libx265")
 MOV_FORMATS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2")
 # Frames held to sort decoded times back into order: H.264 and HEVC reorder at most 16 frames.
 REORDER_DEPTH = 16
-
-
-@dataclass(frozen=True)
-class Colour:
-    """A clip's colour tags (FFmpeg's AVColorRange, AVColorPrimaries, AVColorTransferCharacteristic,
-    AVColorSpace numbers), as its first frame decodes: PyAV turns frames into RGB by their matrix and
-    range, so edited frames are turned back by the same ones, and the output carries the tags."""
-
-    range: int = 0  # unspecified (limited, except yuvj formats); 2: full
-    primaries: int = 2  # 2: unspecified
-    transfer: int = 2
-    matrix: int = 2  # 1: BT.709, 5/6: BT.601, 9: BT.2020; unspecified: BT.601
-
-
-# AVColorSpace numbers swscale has coefficients for; PyAV decodes the others with BT.601's.
-SWSCALE_MATRICES = {1, 4, 5, 6, 7, 9}
-FULL_RANGE = 2  # AVCOL_RANGE_JPEG
 
 
 @dataclass(frozen=True)
@@ -382,39 +367,8 @@ def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
 
 
 def encoded_pixel_format(info: VideoInfo, codec: str) -> str:
-    """The input's own pixel format where `codec` can encode it at the clip's size (as ffmpeg keeps it):
-    4:2:2, 4:4:4, 10 bits, full range stay as they are, and frames without a face pass through
-    unconverted. Else the same chroma at 8 bits, then 4:2:0 (full-range where the input is and `codec`
-    can hold it), or 4:4:4 where a side is odd (4:2:0 cannot hold it at the exact size)."""
-    decoded = info.pixel_format
-    full_range = decoded.startswith("yuvj")
-    eight_bit = decoded.split("p")[0] + "p" if decoded.startswith("yuv") else decoded  # yuv422p10le -> yuv422p
-    supported = _encoder_formats(codec)
-    for candidate in (decoded, eight_bit):
-        if candidate.startswith("yuv") and not candidate.startswith("yuva") and candidate in supported \
-                and _holds_size(candidate, info.width, info.height):
-            return candidate
-    if info.width % 2 or info.height % 2:
-        return "yuv444p"
-    return "yuvj420p" if full_range and codec in FULL_RANGE_CODECS else "yuv420p"
-
-
-@cache
-def _encoder_formats(codec: str) -> frozenset[str]:
-    try:
-        return frozenset(f.name for f in av.Codec(codec, "w").video_formats or ())
-    except (ValueError, av.FFmpegError):
-        return frozenset()
-
-
-def _holds_size(pixel_format: str, width: int, height: int) -> bool:
-    """Whether `pixel_format`'s chroma planes cover a width x height picture exactly (4:2:0 needs
-    both sides even, 4:2:2 an even width, 4:4:4 nothing)."""
-    try:
-        luma, chroma = av.VideoFormat(pixel_format, 4, 4).components[:2]
-    except ValueError:
-        return False
-    return (chroma.width == luma.width or width % 2 == 0) and (chroma.height == luma.height or height % 2 == 0)
+    """The pixel format `codec` writes this clip in (pixel_formats.py)."""
+    return pixel_format_for(info.pixel_format, info.width, info.height, codec)
 
 
 def encodes_as_decoded(frame: av.VideoFrame, info: VideoInfo, codec: str) -> bool:
