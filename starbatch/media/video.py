@@ -413,8 +413,8 @@ class SegmentWriter:
         self.stream.width, self.stream.height = info.width, info.height
         self.stream.pix_fmt = pixel_format = encoded_pixel_format(info, codec)
         # Edited frames go from RGB to YUV by the matrix and range PyAV decoded them by (its default,
-        # BT.601 limited, shifted a BT.709 clip's unedited pixels by up to 6 levels), and the output
-        # is tagged as the input: players show both as they showed the input.
+        # BT.601 limited, left a BT.709 clip's unedited pixels 7 levels of luma off on average), and
+        # the output is tagged as the input: players show both as they showed the input.
         colour = info.colour
         same_levels = pixel_format == info.pixel_format  # else converted: full range squeezed (yuvj -> yuv)
         self.full_range = same_levels and colour.range == FULL_RANGE and not pixel_format.startswith("yuvj")
