@@ -2,9 +2,9 @@
 
 A Photo holds the pixels as RGB (uint8, or uint16 for 16-bit sources) plus what is needed to
 write the result back in the input's own mode and format. 16-bit colour PNGs and TIFFs go through
-OpenCV, since Pillow reads them as 8-bit. An animated PNG or WebP, or a TIFF of several pages, is
-one Photo per frame (each whole, as shown: Pillow composes an animation's frames), written back
-with every frame, its display time and the loop count.
+OpenCV, since Pillow reads them as 8-bit. An animated PNG or WebP, a TIFF of several pages, an MPO
+or a HEIF of several images is a Photo with its later frames (each whole, as shown: Pillow composes
+an animation's frames), written back with every frame, its display time and the loop count.
 """
 
 import functools
@@ -89,6 +89,7 @@ def read_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
             if count == 1 and _is_16_bit_colour(path, image):
                 return _read_16_bit_colour(path, image)
             image.load()
+            orientation = image.getexif().get(ORIENTATION_TAG, 1)  # the first frame's reading resets it
             first = _to_photo(image)
             if count == 1:
                 return first
@@ -96,7 +97,8 @@ def read_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
             for index in range(1, count):
                 image.seek(index)
                 image.load()
-                later.append(_to_photo(image))
+                image.getexif()[ORIENTATION_TAG] = orientation  # every frame turned as the first
+                later.append(_to_photo(image, first.save_options))
             return replace(first, frames=tuple(later))
     except StarbatchError:
         raise
@@ -108,11 +110,13 @@ def read_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         raise StarbatchError(f"damaged image: {error}") from None
 
 
-def _to_photo(image: Image.Image) -> Photo:
+def _to_photo(image: Image.Image, options: dict | None = None) -> Photo:
+    """The current frame as a Photo; `options`: the save options already read (a later frame's are
+    the file's, which the first frame's read: a WebP's chunks are not scanned again per frame)."""
     source_format = image.format or "PNG"
     mode = image.mode
     upright = ImageOps.exif_transpose(image)  # before _save_options, which resets the tag
-    options = _save_options(image)
+    options = _save_options(image) if options is None else options
     alpha = None
     if mode in SIXTEEN_BIT_MODES or mode == "F":
         gray = np.asarray(upright, dtype=np.float64)

@@ -110,3 +110,19 @@ def test_pictures_side_by_side_keep_every_picture_at_the_formats_quality(tmp_pat
     Image.fromarray(before[1][0].astype(np.uint8)).save(again, **({"quality": 95, "subsampling": 2}
                                                                if suffix == "jpg" else {"quality": 90}))
     assert np.array_equal(after[1][0], np.asarray(Image.open(again).convert("RGB")).astype(int))
+
+
+def test_every_frame_of_an_animation_stored_sideways_is_turned_upright(tmp_path):
+    """EXIF orientation 6 (viewers turn it 90 degrees clockwise) applies to every frame: reading the
+    first frame reset the tag, and the later ones stayed sideways."""
+    from starbatch.media.images import read_photo
+
+    frames = frames_with_a_face_then_none()
+    exif = frames[0].getexif()
+    exif[0x0112] = 6
+    source = tmp_path / "sideways.png"
+    frames[0].save(source, save_all=True, append_images=frames[1:], exif=exif.tobytes(), **SAVES["png"])
+    pictures = read_photo(source).pictures
+    turned = [np.rot90(np.asarray(frame), -1) for frame in frames]  # 90 degrees clockwise
+    assert [p.rgb.shape for p in pictures] == [(160, 128, 3)] * 4
+    assert all(np.array_equal(p.rgb, t) for p, t in zip(pictures, turned, strict=True))
