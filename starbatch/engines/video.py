@@ -29,9 +29,8 @@ import torch
 from starbatch.engines.pipeline import WriteBehind, batches, read_ahead
 from starbatch.engines.video_parts import ClipParts, PartWriter
 from starbatch.errors import NoFaceFound, StarbatchError
-from starbatch.faces import alignment
-from starbatch.faces.detection import Placement, centre_box, face_crop, find_faces, placements
-from starbatch.faces.pixel_aspect import detector_as_shown, in_stored_pixels, shown_scale
+from starbatch.faces.detection import Placement, centre_box, find_faces, placements
+from starbatch.faces.pixel_aspect import Scale, detector_as_shown, placements_as_shown, shown_scale
 from starbatch.faces.retinaface import MIN_FACE, Face
 from starbatch.faces.tracking import FaceFollower, detect_every, searched_anyway
 from starbatch.files import partial_path
@@ -96,12 +95,8 @@ def clip_request(editor: Editor, info: VideoInfo, samples: list[Photo], faces: s
     size = editor.image_size
     inputs = []
     if faces == "detect":
-        find, scale = clip_detector(info, editor.min_face), clip_scale(info)
-        for photo in samples:
-            if alignment.framing(editor.framing).uses_landmarks:  # found and framed as the frames' crops are
-                found = [in_stored_pixels(face_crop(face, editor.framing, size), scale) for face in find(photo.rgb)]
-            else:  # the whole frame
-                found = placements(photo.rgb, faces, editor.framing, size, editor.min_face)
+        for photo in samples:  # found and framed as the frames' crops are
+            found = placements_as_shown(photo.rgb, faces, editor.framing, size, editor.min_face, clip_scale(info))
             if found:
                 inputs.append(model_input(photo, found[0], size))
     if not inputs:
@@ -140,19 +135,16 @@ def segment_searches(info: VideoInfo, segment: Segment, min_face: float = MIN_FA
     """The detector passes a whole-clip follower makes in any case (`searched_anyway`) that fall in
     this segment, by clip frame index: what Ray workers find in parallel before the driver follows."""
     every, found = clip_every(info), {}
+    find = detector_as_shown(functools.partial(find_faces, min_face=min_face), clip_scale(info))  # as the follower
     for offset, frame in enumerate(decode_segment(info.path, segment)):
         index = segment.first_frame + offset
         if searched_anyway(index, info.frame_count, every):
-            found[index] = clip_detector(info, min_face)(upright_photo(frame, info.rotation).rgb)
+            found[index] = find(upright_photo(frame, info.rotation).rgb)
     return found
 
 
-def clip_detector(info: VideoInfo, min_face: float) -> Callable[[np.ndarray], list[Face]]:
-    """An upright frame's faces, found and given as a player shows the frame (pixel_aspect.py)."""
-    return detector_as_shown(functools.partial(find_faces, min_face=min_face), clip_scale(info))
-
-
-def clip_scale(info: VideoInfo) -> tuple[float, float]:
+def clip_scale(info: VideoInfo) -> Scale:
+    """How the clip's upright frames are stretched when shown (pixels not square: pixel_aspect.py)."""
     return shown_scale(info.pixel_aspect, info.rotation)
 
 
@@ -166,14 +158,11 @@ def follow_clip(info: VideoInfo, searched: dict[int, list[Face]], framing: str, 
         frame = frame_at(info, index)
         return None if frame is None else upright_photo(frame, info.rotation).rgb
 
-    find, scale = clip_detector(info, min_face), clip_scale(info)
-
     def detect(rgb: np.ndarray | None) -> list[Face]:
-        return [] if rgb is None else find(rgb)
+        return [] if rgb is None else find_faces(rgb, min_face)
 
-    follower = FaceFollower(detect, framing, size, clip_every(info), searched)
-    return [([in_stored_pixels(crop, scale) for crop in crops], found)
-            for _, crops, found in follower.follow(range(info.frame_count), rgb_of)]
+    follower = FaceFollower(detect, framing, size, clip_every(info), searched, clip_scale(info))
+    return [(crops, found) for _, crops, found in follower.follow(range(info.frame_count), rgb_of)]
 
 
 def edit_segment(
@@ -208,10 +197,9 @@ def edit_segment(
                 yield item, placements(item[1].rgb, faces, editor.framing, size, editor.min_face)
             return
         if planned is None:
-            follower = FaceFollower(clip_detector(info, editor.min_face), editor.framing, size, clip_every(info))
-            scale = clip_scale(info)
-            followed = ((item, [in_stored_pixels(crop, scale) for crop in crops], found)
-                        for item, crops, found in follower.follow(upright_frames(), lambda item: item[1].rgb))
+            follower = FaceFollower(functools.partial(find_faces, min_face=editor.min_face), editor.framing, size,
+                                    clip_every(info), scale=clip_scale(info))
+            followed = follower.follow(upright_frames(), lambda item: item[1].rgb)
         else:
             followed = ((item, *(planned[index] if index < len(planned) else ([], None)))
                         for index, item in enumerate(upright_frames()))  # fmt: skip

@@ -27,6 +27,7 @@ import numpy as np
 
 from starbatch.faces import alignment
 from starbatch.faces.detection import FaceCrop
+from starbatch.faces.pixel_aspect import SQUARE, Scale, detector_as_shown, in_stored_pixels
 from starbatch.faces.retinaface import Face
 
 DETECT_EVERY_SECONDS = 0.5
@@ -77,11 +78,15 @@ def searched_anyway(index: int, count: int, every: int) -> bool:
 class FaceFollower:
     """Follows every face of a run of frames (one clip, or one segment of it).
 
-    `detect(rgb)` gives a frame's faces; `framing` and `size` make each face's crop (the model's)."""
+    `detect(rgb)` gives a frame's faces; `framing` and `size` make each face's crop (the model's).
+    With a `scale` (pixels not square, pixel_aspect.py) faces are found and followed as the picture
+    is shown, and the crops given are of the stored pixels; `searched` faces are in shown pixels."""
 
     def __init__(self, detect: Callable[[np.ndarray], list[Face]], framing: str, size: int, every: int,
-                 searched: dict[int, list[Face]] | None = None):  # fmt: skip
-        self.detect, self.framing, self.size, self.every = detect, alignment.framing(framing), size, every
+                 searched: dict[int, list[Face]] | None = None, scale: Scale = SQUARE):  # fmt: skip
+        self.detect, self.framing, self.size, self.every = detector_as_shown(detect, scale), \
+            alignment.framing(framing), size, every
+        self.scale = scale
         # Detector passes by frame index: those of the frames buffered, and any made beforehand
         # (`searched`: a frame found there is not searched again; Ray detects in parallel).
         self.searched: dict[int, list[Face]] = dict(searched or {})
@@ -172,8 +177,9 @@ class FaceFollower:
                 continue
             weight = track.weight(index)
             if weight > 0:
-                crops.append(FaceCrop(alignment.invert(back), self.size, self.framing.name,
-                                      self._face_at(index, back) or track.face, weight))
+                crops.append(in_stored_pixels(FaceCrop(alignment.invert(back), self.size, self.framing.name,
+                                                       self._face_at(index, back) or track.face, weight),
+                                              self.scale))
         return frame, crops, self.searched.get(index)
 
     def _search(self, index: int, frame: Frame, rgb_of: Callable[[Frame], np.ndarray]) -> list[Face]:
