@@ -23,6 +23,10 @@ from starbatch.train.loop import run
 from starbatch.train.settings import TrainSettings
 from starbatch.train.stargan_v2.frozen_fan import frozen_fan
 
+# One worker takes the module: its `straight` run (11 s) is a module fixture, made once per worker that
+# runs one of its tests (pyproject's addopts: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("v2_hpf")
+
 
 @pytest.fixture(scope="module")
 def fan_model(tmp_path_factory, random_v2_model):
