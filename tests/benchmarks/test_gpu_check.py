@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # run first (tests/conftest.py)
+# the GPU script checked on the CPU: CI runs these after the suite (pyproject addopts, .ci/run)
+pytestmark = [pytest.mark.dry_run, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 PARTS = ("tests", "kernels", "generator", "train")

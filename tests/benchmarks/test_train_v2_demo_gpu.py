@@ -13,7 +13,8 @@ import pytest
 from starbatch.models.registry import read_config
 from starbatch.synthetic.domains import make_domain_faces
 
-pytestmark = pytest.mark.slow  # run first (tests/conftest.py)
+# the GPU script checked on the CPU: CI runs these after the suite (pyproject addopts, .ci/run)
+pytestmark = [pytest.mark.dry_run, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = "benchmarks/train_v2_demo_gpu.py"

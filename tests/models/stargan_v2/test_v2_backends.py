@@ -16,6 +16,9 @@ from starbatch.models.model_file import save_model
 from starbatch.models.stargan_v2.family import STARGAN_V2
 from tests.onnx_exports import copied_cache, counting_exports
 
+# One worker takes the module, so its models and warm cache (FAN exports: 6 s) are made once, not once per worker.
+pytestmark = pytest.mark.xdist_group("v2_backends")
+
 KINDS = {"w_hpf 1": "tiny", "w_hpf 0": "tiny_plain"}  # conftest layouts, 64 px
 TWO_SEEDS = EditOptions(domain="d1", seed="1,2")
 

@@ -9,6 +9,9 @@ import torch
 from starbatch.models.stargan_v2.fan import FAN, heatmap_masks
 from starbatch.models.stargan_v2.networks import Networks
 
+# One worker takes the module, so its four FAN runs (6 s) are made once, not once per worker.
+pytestmark = pytest.mark.xdist_group("v2_fan")
+
 
 @pytest.fixture(scope="session")
 def fans(fan_state):
